@@ -1,0 +1,132 @@
+/**
+ * `PlanBuilder`: the bookkeeping every batcher needs (token and sequence budgets, free
+ * blocks after this step's allocations and preemptions, admission calls), so a batcher is
+ * only its policy. The engine checks the resulting plan anyway.
+ *
+ * @module
+ */
+
+import type { EngineView, Plan, RequestView, ScheduledChunk } from "./types.ts";
+
+/** Decides admission for one waiting request (the engine wires the admission plugin here). */
+export type AdmitFn = (
+  req: RequestView,
+  state: { freeBlocks: number; blocksNeeded: number; admitted: readonly RequestView[] },
+) => boolean;
+
+/** Accumulates one step's plan under budgets and the memory the pool has. */
+export class PlanBuilder {
+  /** Tokens still allowed this step. */
+  tokensLeft: number;
+  /** Sequences still allowed this step. */
+  seqsLeft: number;
+  /** Blocks the pool will have free after what is planned so far. */
+  freeBlocks: number;
+  readonly #view: EngineView;
+  readonly #admit: AdmitFn;
+  readonly #chosen = new Set<string>();
+  readonly #preempted = new Set<string>();
+  readonly #scheduled: ScheduledChunk[] = [];
+  readonly #admitted: RequestView[] = [];
+
+  /** Budgets are clamped to the engine's hard limits by the caller. */
+  constructor(view: EngineView, budget: { tokens: number; seqs: number }, admit: AdmitFn) {
+    this.#view = view;
+    this.#admit = admit;
+    this.tokensLeft = budget.tokens;
+    this.seqsLeft = budget.seqs;
+    this.freeBlocks = view.kv.freeBlocks;
+  }
+
+  /** Tokens `req` still has to compute before it can sample (1 for a decode). */
+  remaining(req: RequestView): number {
+    const computed = req.status === "waiting"
+      ? this.#view.cachedPrefixTokens(req)
+      : req.numComputedTokens;
+    return req.numTokens - computed;
+  }
+
+  /** Whether `req` is already in the plan (scheduled or preempted). */
+  has(req: RequestView): boolean {
+    return this.#chosen.has(req.id) || this.#preempted.has(req.id);
+  }
+
+  /** Whether `req` was preempted in this plan. */
+  isPreempted(req: RequestView): boolean {
+    return this.#preempted.has(req.id);
+  }
+
+  /** Requests scheduled so far. */
+  get size(): number {
+    return this.#scheduled.length;
+  }
+
+  /** Tokens scheduled so far. */
+  get tokensUsed(): number {
+    let n = 0;
+    for (const c of this.#scheduled) n += c.numTokens;
+    return n;
+  }
+
+  /** Blocks `req` needs to compute `numTokens` more tokens. */
+  blocksNeeded(req: RequestView, numTokens: number): number {
+    return this.#view.blocksNeeded(req, numTokens);
+  }
+
+  /**
+   * Schedule `numTokens` of a running request if budgets and memory allow; false (and
+   * nothing changed) otherwise.
+   */
+  tryAdd(req: RequestView, numTokens: number): boolean {
+    if (numTokens <= 0 || numTokens > this.tokensLeft || this.seqsLeft <= 0 || this.has(req)) {
+      return false;
+    }
+    const need = this.#view.blocksNeeded(req, numTokens);
+    if (need > this.freeBlocks) return false;
+    this.#take(req, numTokens, need);
+    return true;
+  }
+
+  /**
+   * Start a waiting request with its first `numTokens` tokens: budgets, then admission,
+   * then memory. False (and nothing changed) when any of them says no.
+   */
+  tryAdmit(req: RequestView, numTokens: number): boolean {
+    if (numTokens <= 0 || numTokens > this.tokensLeft || this.seqsLeft <= 0 || this.has(req)) {
+      return false;
+    }
+    const need = this.#view.blocksNeeded(req, numTokens);
+    if (need > this.freeBlocks) return false;
+    const ok = this.#admit(req, {
+      freeBlocks: this.freeBlocks,
+      blocksNeeded: need,
+      admitted: this.#admitted,
+    });
+    if (!ok) return false;
+    this.#admitted.push(req);
+    this.#take(req, numTokens, need);
+    return true;
+  }
+
+  /** Preempt a running request (recompute): its blocks return to the pool. */
+  preempt(req: RequestView): void {
+    if (this.has(req)) {
+      throw new Error(`request ${req.id} is already in the plan; it cannot also be preempted`);
+    }
+    this.#preempted.add(req.id);
+    this.freeBlocks += this.#view.blocksFreedBy(req);
+  }
+
+  /** The plan built so far. */
+  build(): Plan {
+    return { scheduled: this.#scheduled.slice(), preempted: [...this.#preempted] };
+  }
+
+  #take(req: RequestView, numTokens: number, blocks: number): void {
+    this.#chosen.add(req.id);
+    this.#scheduled.push({ id: req.id, numTokens });
+    this.tokensLeft -= numTokens;
+    this.seqsLeft -= 1;
+    this.freeBlocks -= blocks;
+  }
+}

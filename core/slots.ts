@@ -1,0 +1,155 @@
+/**
+ * The slot interfaces: what a plugin of each slot implements. A slot holds exactly one
+ * plugin; composition is by slots (DESIGN.md, "Small slots that compose").
+ *
+ * The engine owns all state. A policy gets the read-only {@link EngineView} and returns
+ * decisions; the engine checks and applies them.
+ *
+ * @module
+ */
+
+import type {
+  Batch,
+  EngineLimits,
+  EngineView,
+  FinishReason,
+  Plan,
+  RequestView,
+  StepOutput,
+} from "./types.ts";
+import type { Model } from "./model/types.ts";
+import type { PlanBuilder } from "./plan_builder.ts";
+
+/** Candidates in the order a scheduler wants them served. */
+export interface SchedulerOrder {
+  /** Running requests, most important first; preemption victims are taken from the tail. */
+  running: readonly RequestView[];
+  /** Waiting requests, most important first; admission is tried in this order. */
+  waiting: readonly RequestView[];
+  /** Running requests to preempt now, to make room for more important waiting ones. */
+  preempt?: readonly RequestView[];
+}
+
+/** Optional lifecycle hooks any policy may implement to keep private statistics. */
+export interface PolicyHooks {
+  /** A request arrived (it is in `view.waiting`). */
+  onArrival?(req: RequestView, now: number): void;
+  /** A request ended. */
+  onFinish?(req: RequestView, reason: FinishReason, now: number): void;
+  /** Hand private state to a successor during a hot swap. */
+  exportState?(): unknown;
+  /** Receive a predecessor's private state during a hot swap. */
+  importState?(state: unknown): void;
+}
+
+/** Slot `scheduler`: the order of candidates and who gets preempted. */
+export interface Scheduler extends PolicyHooks {
+  /** Order running and waiting requests for this step. */
+  order(view: EngineView): SchedulerOrder;
+}
+
+/** Slot `admission`: may a waiting request start now, given memory. */
+export interface Admission extends PolicyHooks {
+  /**
+   * Decide for the waiting request `req`, tried in scheduler order. `freeBlocks` is what
+   * the pool will have after the allocations already planned this step; `blocksNeeded` is
+   * what `req`'s first chunk takes from it; `admitted` lists requests admitted earlier in
+   * this step.
+   */
+  admit(
+    req: RequestView,
+    view: EngineView,
+    state: { freeBlocks: number; blocksNeeded: number; admitted: readonly RequestView[] },
+  ): boolean;
+}
+
+/** Tools the engine lends a batcher for one step. */
+export interface StepTools {
+  /** A fresh plan builder with the given budgets (clamped to the engine's limits). */
+  builder(budget: { tokens: number; seqs: number }): PlanBuilder;
+}
+
+/** Slot `batcher`: how many tokens each request computes this iteration. */
+export interface Batcher extends PolicyHooks {
+  /** Build the step's plan from the scheduler's order. */
+  plan(view: EngineView, order: SchedulerOrder, tools: StepTools): Plan;
+}
+
+/** Slot `kvcache`: prefix reuse and the eviction order of cached free blocks. */
+export interface KvCachePolicy extends PolicyHooks {
+  /** Whether full blocks are hashed and reused across requests. */
+  readonly prefixCaching: boolean;
+  /** Number of cached free blocks it tracks. */
+  readonly size: number;
+  /** A hashed block lost its last reference; it may be kept for reuse until evicted. */
+  onCachedFree(block: number, now: number, owner: RequestView | undefined): void;
+  /** A cached free block was taken back by a prefix hit. */
+  onReuse(block: number): void;
+  /** Choose a cached free block to evict, or -1 when it tracks none. */
+  evict(now: number): number;
+}
+
+/** Slot `executor`: runs one batch. */
+export interface Executor extends PolicyHooks {
+  /** True when no tensors run and durations are predicted (virtual clock, oracle allowed). */
+  readonly simulated: boolean;
+  /** A step-time model, for policies that size batches to an SLO (simulated executors). */
+  readonly costModel?: CostModel;
+  /** Run one iteration and return the sampled tokens. */
+  run(batch: Batch): Promise<StepOutput> | StepOutput;
+  /** Release resources (workers, GPU buffers). */
+  close?(): Promise<void> | void;
+}
+
+/** Maps a slot name to the implementation its plugins return. */
+export interface SlotTypes {
+  /** Candidate order and preemption victims. */
+  scheduler: Scheduler;
+  /** Admission under memory. */
+  admission: Admission;
+  /** Tokens per request per iteration. */
+  batcher: Batcher;
+  /** Prefix reuse and eviction. */
+  kvcache: KvCachePolicy;
+  /** Runs batches. */
+  executor: Executor;
+}
+
+/** Access to hidden facts; present only when the executor is simulated. */
+export interface Oracle {
+  /** The true output length of a request, if the workload knows it. */
+  outputLength(id: string): number | undefined;
+}
+
+/** Predicts how long a step takes; offered by simulated executors and fitted profiles. */
+export interface CostModel {
+  /**
+   * Seconds for one iteration with `prefillTokens` prompt tokens (over `prefillContext`
+   * tokens of earlier context in total) and `decodes` decodes reading `decodeContext`
+   * cached tokens in total.
+   */
+  stepTime(shape: {
+    prefillTokens: number;
+    prefillContext: number;
+    decodes: number;
+    decodeContext: number;
+  }): number;
+}
+
+/** What `create(options, ctx)` receives besides its options. */
+export interface PluginContext {
+  /** The model served. */
+  readonly model: Model;
+  /** KV pool geometry. */
+  readonly kv: { readonly blockSize: number; readonly numBlocks: number };
+  /** Hard limits. */
+  readonly limits: EngineLimits;
+  /** Engine seed, for plugins that draw random numbers. */
+  readonly seed: number;
+  /** Log one line (prefixed with the plugin's name by the caller). */
+  log(message: string): void;
+  /** Hidden facts, only with a simulated executor (oracle baselines need it). */
+  readonly oracle?: Oracle;
+  /** A step-time model, when the executor offers one. */
+  readonly costModel?: CostModel;
+}

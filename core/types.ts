@@ -1,0 +1,234 @@
+/**
+ * The engine's vocabulary: requests, the read-only view policies see, the plan they
+ * return, the batch an executor runs and what it gives back.
+ *
+ * Every slot interface lives in `core/slots.ts`; this module holds only data shapes.
+ *
+ * @module
+ */
+
+/** Sampling and stopping parameters of one request, all filled in. */
+export interface SamplingParams {
+  /** 0 means greedy (argmax). */
+  temperature: number;
+  /** Keep only the k most likely tokens; 0 turns it off. */
+  topK: number;
+  /** Nucleus sampling mass in (0, 1]; 1 turns it off. */
+  topP: number;
+  /** Per-request seed: the same seed gives the same tokens whatever else is batched. */
+  seed: number;
+  /** Most tokens to generate. */
+  maxTokens: number;
+  /** Extra token ids that end the request (the token is kept in the output). */
+  stopTokenIds: number[];
+  /** Strings that end the request; the text is cut before the match. */
+  stop: string[];
+  /** Keep generating past the model's end-of-sequence token. */
+  ignoreEos: boolean;
+  /** Number of top alternatives to return per token with their log-probabilities; -1 = none. */
+  logprobs: number;
+}
+
+/** What a caller submits. Only the prompt is required. */
+export interface RequestInput {
+  /** Unique id; generated when absent. */
+  id?: string;
+  /** Prompt as token ids. Either this or `prompt`. */
+  promptTokens?: number[];
+  /** Prompt as text, encoded with the model's tokenizer. */
+  prompt?: string;
+  /** Sampling parameters; anything missing takes the engine default. */
+  sampling?: Partial<SamplingParams>;
+  /** Larger runs sooner under priority-aware schedulers (vLLM uses smaller = sooner; see `priority` scheduler). */
+  priority?: number;
+  /** Arrival time on the engine clock (seconds); defaults to now. */
+  arrivalTime?: number;
+  /** Identifies a multi-turn program or user, for program-aware policies. */
+  programId?: string;
+  /**
+   * Hidden facts that only a simulated executor and oracle baselines may use (the true
+   * output length of a workload request). Never part of the policies' view.
+   */
+  hidden?: { outputLength: number };
+}
+
+/** Where a request is in its life. */
+export type RequestStatus = "waiting" | "running" | "finished";
+
+/** Why a request ended. */
+export type FinishReason = "stop" | "length" | "abort" | "error";
+
+/** The read-only face of a request that policies see. */
+export interface RequestView {
+  /** Unique id. */
+  readonly id: string;
+  /** Arrival time on the engine clock, seconds. */
+  readonly arrivalTime: number;
+  /** Caller-given priority (default 0). */
+  readonly priority: number;
+  /** Program (multi-turn session) this request belongs to, if any. */
+  readonly programId: string | undefined;
+  /** Prompt token ids. */
+  readonly promptTokens: readonly number[];
+  /** Tokens generated so far (they survive preemption). */
+  readonly outputTokens: readonly number[];
+  /** Prompt length plus tokens generated so far. */
+  readonly numTokens: number;
+  /** Tokens whose KV is in the cache (prefix hits included); the rest must be computed. */
+  readonly numComputedTokens: number;
+  /** KV blocks this request holds now. */
+  readonly numBlocks: number;
+  /** The request's cap on generated tokens. */
+  readonly maxTokens: number;
+  /** Where it is. */
+  readonly status: RequestStatus;
+  /** How often it was preempted (recompute). */
+  readonly numPreemptions: number;
+  /** Engine step at which it last ran, -1 before the first. */
+  readonly lastScheduledStep: number;
+  /** Engine clock when it first ran, or -1. */
+  readonly firstScheduledTime: number;
+}
+
+/** The KV cache as policies see it. */
+export interface KvView {
+  /** Tokens per block. */
+  readonly blockSize: number;
+  /** Blocks in the pool. */
+  readonly totalBlocks: number;
+  /** Blocks that can be allocated now (never used, or cached and evictable). */
+  readonly freeBlocks: number;
+  /** Fraction of blocks held by requests, 0..1. */
+  readonly usage: number;
+}
+
+/** Hard limits the engine enforces on every plan, whatever the batcher says. */
+export interface EngineLimits {
+  /** Most tokens in one step (prefill chunks plus decodes). */
+  readonly maxBatchTokens: number;
+  /** Most requests in one step. */
+  readonly maxBatchSeqs: number;
+  /** Longest context (prompt plus output) the model accepts. */
+  readonly maxModelLen: number;
+}
+
+/** The read-only snapshot of engine state handed to policies each step. */
+export interface EngineView {
+  /** Engine clock, seconds. */
+  readonly now: number;
+  /** Iteration number. */
+  readonly step: number;
+  /** Waiting requests in arrival order (preempted ones are put back at the head). */
+  readonly waiting: readonly RequestView[];
+  /** Running requests (they hold KV), in the order they started. */
+  readonly running: readonly RequestView[];
+  /** The KV cache. */
+  readonly kv: KvView;
+  /** Hard limits. */
+  readonly limits: EngineLimits;
+  /**
+   * Tokens of this waiting request's prompt already in the prefix cache (a multiple of
+   * the block size, and always leaving at least one token to compute).
+   */
+  cachedPrefixTokens(req: RequestView): number;
+  /**
+   * Blocks that must come out of the free pool for `req` to compute `numNewTokens` more
+   * tokens; for a waiting request this accounts for its prefix hits.
+   */
+  blocksNeeded(req: RequestView, numNewTokens: number): number;
+  /** Blocks that return to the free pool if running `req` is preempted (those it alone holds). */
+  blocksFreedBy(req: RequestView): number;
+}
+
+/** One request's share of a step. */
+export interface ScheduledChunk {
+  /** Request id. */
+  id: string;
+  /** Tokens to compute this step (a prefill chunk, or 1 for a decode). */
+  numTokens: number;
+}
+
+/** A step's plan: the whole decision of scheduler, admission and batcher. */
+export interface Plan {
+  /** Requests to run and how many tokens each, in batch order. */
+  scheduled: ScheduledChunk[];
+  /** Running requests to preempt (recompute) before the step. */
+  preempted: string[];
+}
+
+/** One sequence in an executor batch. */
+export interface BatchSequence {
+  /** Request id. */
+  id: string;
+  /** Token ids to feed this step. */
+  tokens: number[];
+  /** Position of the first of `tokens` (the number of tokens already in the KV cache). */
+  startPos: number;
+  /** Physical KV block ids covering positions `0 .. startPos + tokens.length - 1`. */
+  blockTable: readonly number[];
+  /** Whether to sample a token after the last fed token (the prompt is complete). */
+  sample: boolean;
+  /** Sampling parameters. */
+  sampling: SamplingParams;
+  /** Index of the token to sample among the request's outputs (drives the seeded RNG). */
+  outputIndex: number;
+  /** Hidden facts for a simulated executor (see {@link RequestInput.hidden}). */
+  hidden?: { outputLength: number };
+}
+
+/** What an executor runs: one iteration. */
+export interface Batch {
+  /** Iteration number. */
+  step: number;
+  /** Sequences, prefill chunks and decodes mixed. */
+  sequences: BatchSequence[];
+  /** Sum of `tokens.length`. */
+  numTokens: number;
+}
+
+/** Log-probabilities of one sampled token. */
+export interface TokenLogprob {
+  /** Log-probability of the sampled token. */
+  logprob: number;
+  /** Top alternatives, most likely first. */
+  top: { token: number; logprob: number }[];
+}
+
+/** What an executor returns for a batch. */
+export interface StepOutput {
+  /** Sampled token per sequence (same order as the batch); -1 where `sample` was false. */
+  tokens: Int32Array | number[];
+  /** Log-probabilities per sequence where requested, else undefined entries. */
+  logprobs?: (TokenLogprob | undefined)[];
+  /** Predicted step duration in seconds (simulated executors); wall clock is used otherwise. */
+  duration?: number;
+}
+
+/** An event in a request's stream. */
+export type RequestEvent =
+  | {
+    type: "token";
+    /** Request id. */
+    id: string;
+    /** The new token id. */
+    token: number;
+    /** Text this token completes (may be empty while a UTF-8 character is partial). */
+    text: string;
+    /** Log-probabilities, when asked for. */
+    logprob?: TokenLogprob;
+    /** Engine clock when the token was produced. */
+    time: number;
+  }
+  | {
+    type: "finish";
+    /** Request id. */
+    id: string;
+    /** Why it ended. */
+    reason: FinishReason;
+    /** Error message when `reason` is "error". */
+    error?: string;
+    /** Token counts. */
+    usage: { promptTokens: number; completionTokens: number; cachedTokens: number };
+    /** Engine clock at the end. */
+    time: number;
+  };
