@@ -56,6 +56,11 @@ export class PlanBuilder {
     return this.#preempted.has(req.id);
   }
 
+  /** Requests preempted so far. */
+  get numPreempted(): number {
+    return this.#preempted.size;
+  }
+
   /** Requests scheduled so far. */
   get size(): number {
     return this.#scheduled.length;
@@ -106,6 +111,29 @@ export class PlanBuilder {
     this.#admitted.push(req);
     this.#take(req, numTokens, need);
     return true;
+  }
+
+  /**
+   * Schedule a running request, preempting victims from the tail of `running` (the
+   * scheduler's order) while memory is short; when no other victim is left, `req` itself
+   * is preempted. Returns what happened; "no-budget" means the token or sequence budget,
+   * not memory, was the limit.
+   */
+  addOrPreempt(
+    req: RequestView,
+    numTokens: number,
+    running: readonly RequestView[],
+  ): "added" | "preempted-self" | "no-budget" {
+    if (numTokens <= 0 || numTokens > this.tokensLeft || this.seqsLeft <= 0) return "no-budget";
+    for (let tail = running.length - 1;;) {
+      if (this.tryAdd(req, numTokens)) return "added";
+      while (tail >= 0 && (running[tail] === req || this.has(running[tail]))) tail--;
+      if (tail < 0) {
+        this.preempt(req);
+        return "preempted-self";
+      }
+      this.preempt(running[tail]);
+    }
   }
 
   /** Preempt a running request (recompute): its blocks return to the pool. */

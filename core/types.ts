@@ -39,7 +39,7 @@ export interface RequestInput {
   prompt?: string;
   /** Sampling parameters; anything missing takes the engine default. */
   sampling?: Partial<SamplingParams>;
-  /** Larger runs sooner under priority-aware schedulers (vLLM uses smaller = sooner; see `priority` scheduler). */
+  /** Scheduling priority as in vLLM: a lower value is served sooner (default 0). */
   priority?: number;
   /** Arrival time on the engine clock (seconds); defaults to now. */
   arrivalTime?: number;
@@ -184,6 +184,8 @@ export interface Batch {
   sequences: BatchSequence[];
   /** Sum of `tokens.length`. */
   numTokens: number;
+  /** Sequences that decode one new token (the rest are prompt chunks or recompute). */
+  numDecodes: number;
 }
 
 /** Log-probabilities of one sampled token. */
@@ -202,6 +204,11 @@ export interface StepOutput {
   logprobs?: (TokenLogprob | undefined)[];
   /** Predicted step duration in seconds (simulated executors); wall clock is used otherwise. */
   duration?: number;
+  /**
+   * Full logits of each sampling sequence (undefined entries elsewhere), only when the
+   * executor was created with `keepLogits: true`: for comparing executors in tests.
+   */
+  logits?: (Float32Array | undefined)[];
 }
 
 /** An event in a request's stream. */
@@ -227,8 +234,16 @@ export type RequestEvent =
     reason: FinishReason;
     /** Error message when `reason` is "error". */
     error?: string;
+    /** Text still held back for stop-string matching (the output is every token's text, then this). */
+    text: string;
     /** Token counts. */
     usage: { promptTokens: number; completionTokens: number; cachedTokens: number };
     /** Engine clock at the end. */
     time: number;
+    /** Engine clock at arrival. */
+    arrivalTime: number;
+    /** Engine clock when first scheduled, or -1 if it never ran. */
+    firstScheduledTime: number;
+    /** Recompute preemptions it suffered. */
+    numPreemptions: number;
   };

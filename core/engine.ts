@@ -1,0 +1,995 @@
+/**
+ * The engine: owns requests, queues, the KV block pool and block tables; asks the slot
+ * plugins for decisions each iteration, checks and applies them, runs the batch on the
+ * executor and commits the sampled tokens (DESIGN.md, "One iteration").
+ *
+ * The loop is the same on the wall clock and on a virtual clock: a simulated executor
+ * returns a predicted duration and the clock jumps by it.
+ *
+ * @module
+ */
+
+import { BlockPool } from "./block_pool.ts";
+import { type Clock, WallClock } from "./clock.ts";
+import { PluginError, UsageError } from "./errors.ts";
+import { PlanBuilder } from "./plan_builder.ts";
+import { Request, type RequestListener } from "./request.ts";
+import type {
+  Admission,
+  Batcher,
+  Executor,
+  KvCachePolicy,
+  PluginContext,
+  PolicyHooks,
+  Scheduler,
+  SchedulerOrder,
+  StepTools,
+} from "./slots.ts";
+import type {
+  Batch,
+  BatchSequence,
+  EngineLimits,
+  EngineView,
+  FinishReason,
+  KvView,
+  Plan,
+  RequestEvent,
+  RequestInput,
+  RequestView,
+  SamplingParams,
+  StepOutput,
+} from "./types.ts";
+import type { Model } from "./model/types.ts";
+import type { Plugin } from "../plugins/define.ts";
+import { parseOptions } from "../plugins/options.ts";
+import type { Registry } from "../plugins/registry.ts";
+import { builtinRegistry } from "../plugins/builtins.ts";
+
+/** Which plugin fills a slot, and its options. */
+export interface SlotChoice {
+  /** Plugin name. */
+  name: string;
+  /** Raw options, validated against the plugin's schema. */
+  options?: Record<string, unknown>;
+}
+
+/** Everything `Engine.create` needs; only the model is required. */
+export interface EngineOptions {
+  /** The model served. */
+  model: Model;
+  /** Plugin per slot; slots left out get their default plugin. */
+  plugins?: Record<string, SlotChoice | undefined>;
+  /** Where plugins are looked up (default: the built-ins). */
+  registry?: Registry;
+  /** Tokens per KV block (default 16). */
+  blockSize?: number;
+  /** KV pool size in blocks (default: 16,384 tokens' worth). */
+  numBlocks?: number;
+  /** Longest context (default: the model's). */
+  maxModelLen?: number;
+  /** Hard cap on tokens per step, whatever the batcher says (default 16,384). */
+  maxBatchTokens?: number;
+  /** Hard cap on sequences per step (default 1,024). */
+  maxBatchSeqs?: number;
+  /** Seed for request seeds and plugins (default 0). */
+  seed?: number;
+  /** Clock (default: wall clock). */
+  clock?: Clock;
+  /** Decode tokens to text for every request (default true; simulations turn it off). */
+  detokenize?: boolean;
+  /** Wall-clock budget of one plugin decision in ms; over it, the default decides (default 50; never on a virtual clock). */
+  decisionBudgetMs?: number;
+  /** Log sink (default: stderr). */
+  log?: (line: string) => void;
+}
+
+/** What happened in one iteration. */
+export interface StepReport {
+  /** Iteration number. */
+  step: number;
+  /** Clock at the start. */
+  start: number;
+  /** Seconds the step took (predicted on a virtual clock). */
+  duration: number;
+  /** Requests in the batch. */
+  numSeqs: number;
+  /** Tokens in the batch. */
+  numTokens: number;
+  /** Prompt tokens computed (prefill chunks, recompute included). */
+  prefillTokens: number;
+  /** Decode tokens computed. */
+  decodeTokens: number;
+  /** Requests preempted before the step. */
+  numPreempted: number;
+  /** Seconds each slot's plugin spent deciding. */
+  decisionTime: Record<string, number>;
+  /** Slots whose plugin failed and was replaced by the default for this step. */
+  fallbacks: string[];
+}
+
+/** Per-slot decision time totals. */
+export interface DecisionStats {
+  /** Seconds, summed over steps. */
+  total: number;
+  /** Largest single step, seconds. */
+  max: number;
+  /** Steps measured. */
+  steps: number;
+}
+
+/** Counters and gauges. */
+export interface EngineStats {
+  /** Requests holding KV. */
+  numRunning: number;
+  /** Requests queued. */
+  numWaiting: number;
+  /** Fraction of KV blocks in use. */
+  kvUsage: number;
+  /** Iterations run. */
+  steps: number;
+  /** Recompute preemptions. */
+  preemptions: number;
+  /** Prompt tokens of requests admitted (first admission only). */
+  promptTokens: number;
+  /** Tokens generated. */
+  generationTokens: number;
+  /** Prompt tokens served from the prefix cache. */
+  prefixHitTokens: number;
+  /** Cached blocks evicted. */
+  evictions: number;
+  /** Tokens computed again after preemption. */
+  recomputedTokens: number;
+  /** Requests finished, by reason. */
+  finished: Record<FinishReason, number>;
+  /** Decision time per slot. */
+  decisionTime: Record<string, DecisionStats>;
+}
+
+interface ActiveSlot {
+  plugin: Plugin;
+  options: unknown;
+  impl: unknown;
+}
+
+const DECIDING_SLOTS = ["scheduler", "admission", "batcher", "kvcache"] as const;
+
+/** Engine defaults for sampling fields a request leaves out. */
+export const DEFAULT_SAMPLING: Omit<SamplingParams, "seed"> = {
+  temperature: 1,
+  topK: 0,
+  topP: 1,
+  maxTokens: 16,
+  stopTokenIds: [],
+  stop: [],
+  ignoreEos: false,
+  logprobs: -1,
+};
+
+/** The serving engine. Create with {@link Engine.create}. */
+export class Engine {
+  /** The model served. */
+  readonly model: Model;
+  /** Plugin registry used for swaps. */
+  readonly registry: Registry;
+  /** The clock (wall or virtual). */
+  readonly clock: Clock;
+  /** Hard limits on every plan. */
+  readonly limits: EngineLimits;
+  /** The KV block pool. */
+  readonly pool: BlockPool;
+  /** Seed. */
+  readonly seed: number;
+
+  readonly #log: (line: string) => void;
+  readonly #detokenize: boolean;
+  readonly #budgetMs: number;
+  readonly #slots = new Map<string, ActiveSlot>();
+  readonly #pending = new Map<string, ActiveSlot>();
+  readonly #defaults = new Map<string, unknown>();
+  readonly #reported = new Set<string>();
+  readonly #byId = new Map<string, Request>();
+  #waiting: Request[] = [];
+  #running: Request[] = [];
+  #step = 0;
+  #now = 0;
+  #counter = 0;
+  #stepListeners: ((r: StepReport) => void)[] = [];
+  #stopping = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #stats = {
+    steps: 0,
+    preemptions: 0,
+    promptTokens: 0,
+    generationTokens: 0,
+    prefixHitTokens: 0,
+    recomputedTokens: 0,
+    finished: { stop: 0, length: 0, abort: 0, error: 0 } as Record<FinishReason, number>,
+    decisionTime: {} as Record<string, DecisionStats>,
+  };
+  readonly #view: EngineView;
+
+  private constructor(options: EngineOptions, registry: Registry, pool: BlockPool) {
+    this.model = options.model;
+    this.registry = registry;
+    this.clock = options.clock ?? new WallClock();
+    this.seed = options.seed ?? 0;
+    this.#log = options.log ?? ((line) => console.error(line));
+    this.#detokenize = options.detokenize ?? true;
+    this.#budgetMs = options.decisionBudgetMs ?? 50;
+    this.pool = pool;
+    this.limits = {
+      maxBatchTokens: options.maxBatchTokens ?? 16384,
+      maxBatchSeqs: options.maxBatchSeqs ?? 1024,
+      maxModelLen: options.maxModelLen ?? options.model.config.maxSeqLen,
+    };
+    this.#view = this.#makeView();
+  }
+
+  /** Build an engine: validate every plugin's options, create the plugins. */
+  static async create(options: EngineOptions): Promise<Engine> {
+    const registry = options.registry ?? builtinRegistry();
+    const blockSize = options.blockSize ?? 16;
+    if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > 1024) {
+      throw new UsageError(`block size must be an integer from 1 to 1024, got ${blockSize}`, "--block-size");
+    }
+    const numBlocks = options.numBlocks ?? Math.ceil(16384 / blockSize);
+    if (!Number.isInteger(numBlocks) || numBlocks < 2) {
+      throw new UsageError(`the KV pool needs an integer of at least 2 blocks, got ${numBlocks}`, "--num-blocks");
+    }
+    const maxModelLen = options.maxModelLen ?? options.model.config.maxSeqLen;
+    if (!Number.isInteger(maxModelLen) || maxModelLen < 2) {
+      throw new UsageError(`max model length must be an integer of at least 2, got ${maxModelLen}`, "--max-model-len");
+    }
+    // The pool needs a policy before plugins exist; the real one replaces it below.
+    const placeholder: KvCachePolicy = { prefixCaching: false, size: 0, onCachedFree() {}, onReuse() {}, evict: () => -1 };
+    const engine = new Engine(options, registry, new BlockPool(numBlocks, blockSize, placeholder));
+    const chosen = options.plugins ?? {};
+    for (const slot of Object.keys(chosen)) registry.slot(slot);
+    // The executor first: whether it is simulated decides what the others may see.
+    const order = ["executor", ...registry.slotNames().filter((s) => s !== "executor")];
+    for (const slot of order) {
+      const spec = registry.slot(slot);
+      const choice = chosen[slot] ?? { name: spec.defaultPlugin };
+      if (!registry.has(slot, choice.name) && !chosen[slot]) continue; // a slot with no plugin yet
+      const active = await engine.#build(slot, choice);
+      engine.#slots.set(slot, active);
+    }
+    engine.pool.replacePolicy(engine.#impl<KvCachePolicy>("kvcache"), 0);
+    return engine;
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  /** Requests waiting, in queue order. */
+  get waiting(): readonly RequestView[] {
+    return this.#waiting;
+  }
+
+  /** Requests running (holding KV). */
+  get running(): readonly RequestView[] {
+    return this.#running;
+  }
+
+  /** Whether any request is waiting or running. */
+  get hasWork(): boolean {
+    return this.#waiting.length > 0 || this.#running.length > 0;
+  }
+
+  /** A request by id, while it is waiting or running. */
+  request(id: string): RequestView | undefined {
+    return this.#byId.get(id);
+  }
+
+  /**
+   * Queue a request; `listener` receives its token events and exactly one finish event.
+   * Throws {@link UsageError} (and queues nothing) when the input is invalid.
+   */
+  add(input: RequestInput, listener: RequestListener): string {
+    const req = this.#validate(input, listener);
+    this.#byId.set(req.id, req);
+    this.#waiting.push(req);
+    this.#hook("onArrival", (h) => h.onArrival?.(req, req.arrivalTime));
+    this.#wake?.();
+    return req.id;
+  }
+
+  /** Queue a request and iterate over its events (the last one is its finish event). */
+  submit(input: RequestInput): AsyncIterable<RequestEvent> & { id: string } {
+    const queue: RequestEvent[] = [];
+    let notify: (() => void) | undefined;
+    let done = false;
+    const id = this.add(input, (ev) => {
+      queue.push(ev);
+      if (ev.type === "finish") done = true;
+      notify?.();
+    });
+    const engine = this;
+    return {
+      id,
+      async *[Symbol.asyncIterator]() {
+        let i = 0;
+        try {
+          while (true) {
+            while (i < queue.length) yield queue[i++];
+            if (done) return;
+            await new Promise<void>((r) => notify = r);
+            notify = undefined;
+          }
+        } finally {
+          if (!done) engine.abort(id);
+        }
+      },
+    };
+  }
+
+  /** End a request now and free its blocks; false when it is not in flight. */
+  abort(id: string): boolean {
+    const req = this.#byId.get(id);
+    if (!req || req.status === "finished") return false;
+    this.#end(req, "abort", this.clock.now());
+    return true;
+  }
+
+  // ---------------------------------------------------------------- plugins
+
+  /** The plugin and options in each slot (pending swaps not yet applied are not shown). */
+  plugins(): { slot: string; name: string; options: unknown; pending?: { name: string; options: unknown } }[] {
+    return [...this.#slots].map(([slot, a]) => {
+      const p = this.#pending.get(slot);
+      return {
+        slot,
+        name: a.plugin.name,
+        options: a.options,
+        ...(p ? { pending: { name: p.plugin.name, options: p.options } } : {}),
+      };
+    });
+  }
+
+  /**
+   * Replace a slot's plugin at the next iteration boundary. The new plugin is built and
+   * validated now: if that fails, the old one stays and this throws. Requests in flight
+   * keep their KV and tokens (an executor swap recomputes their KV).
+   */
+  async swap(slot: string, name: string, options: Record<string, unknown> = {}): Promise<void> {
+    const active = await this.#build(slot, { name, options });
+    this.#pending.set(slot, active);
+    this.#wake?.();
+  }
+
+  /** Register a listener called after every step. */
+  onStep(fn: (r: StepReport) => void): void {
+    this.#stepListeners.push(fn);
+  }
+
+  /** The executor in use. */
+  get executor(): Executor {
+    return this.#impl<Executor>("executor");
+  }
+
+  // ---------------------------------------------------------------- stats
+
+  /** Counters and gauges now. */
+  get stats(): EngineStats {
+    return {
+      numRunning: this.#running.length,
+      numWaiting: this.#waiting.length,
+      kvUsage: this.pool.usedBlocks / this.pool.numBlocks,
+      evictions: this.pool.evictions,
+      ...structuredClone(this.#stats),
+    };
+  }
+
+  // ---------------------------------------------------------------- the loop
+
+  /** Run one iteration; undefined when there is no work. */
+  async step(): Promise<StepReport | undefined> {
+    if (this.#pending.size > 0) await this.#applySwaps();
+    if (!this.hasWork) return undefined;
+    this.#step++;
+    const start = this.clock.now();
+    this.#now = start;
+    const decisionTime: Record<string, number> = {};
+    const fallbacks: string[] = [];
+    const plan = this.#decide(decisionTime, fallbacks);
+    const numPreempted = plan.preempted.length;
+    const batch = this.#apply(plan);
+    let out: StepOutput | undefined;
+    let duration = 0;
+    if (batch.sequences.length > 0) {
+      const t0 = performance.now();
+      try {
+        out = await this.executor.run(batch);
+      } catch (e) {
+        this.#failBatch(batch, e);
+      }
+      duration = out?.duration ?? (performance.now() - t0) / 1000;
+      if (this.clock.virtual) this.clock.advance(duration);
+    }
+    if (out) this.#commit(batch, out, this.clock.now());
+    const prefill = batch.numTokens - batch.numDecodes;
+    const decode = batch.numDecodes;
+    this.#stats.steps++;
+    const report: StepReport = {
+      step: this.#step,
+      start,
+      duration,
+      numSeqs: batch.sequences.length,
+      numTokens: batch.numTokens,
+      prefillTokens: prefill,
+      decodeTokens: decode,
+      numPreempted,
+      decisionTime,
+      fallbacks,
+    };
+    for (const fn of this.#stepListeners) fn(report);
+    return report;
+  }
+
+  /** Serve on the wall clock until {@link stop}: step while there is work, sleep otherwise. */
+  run(): Promise<void> {
+    this.#loop ??= (async () => {
+      while (!this.#stopping) {
+        if (!this.hasWork && this.#pending.size === 0) {
+          await new Promise<void>((r) => this.#wake = r);
+          this.#wake = undefined;
+          continue;
+        }
+        const r = await this.step();
+        // Let I/O (new requests, disconnects) in between steps.
+        await new Promise((res) => setTimeout(res, r && r.numTokens === 0 ? 1 : 0));
+      }
+    })();
+    return this.#loop;
+  }
+
+  /** Stop the serving loop after the current step. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#wake?.();
+    await this.#loop;
+    this.#loop = undefined;
+    this.#stopping = false;
+  }
+
+  /** Stop, abort what is in flight and release the executor. */
+  async close(): Promise<void> {
+    await this.stop();
+    for (const r of [...this.#running, ...this.#waiting]) this.abort(r.id);
+    for (const a of [...this.#slots.values(), ...this.#pending.values()]) {
+      await (a.impl as Partial<Executor>).close?.();
+    }
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #impl<T>(slot: string): T {
+    return this.#slots.get(slot)!.impl as T;
+  }
+
+  #context(slot: string, name: string): PluginContext {
+    const executor = this.#slots.get("executor")?.impl as Executor | undefined;
+    const pending = this.#pending.get("executor")?.impl as Executor | undefined;
+    const exec = pending ?? executor;
+    return {
+      model: this.model,
+      kv: { blockSize: this.pool.blockSize, numBlocks: this.pool.numBlocks },
+      limits: this.limits,
+      seed: this.seed,
+      log: (m) => this.#log(`[${slot} ${name}] ${m}`),
+      oracle: exec?.simulated
+        ? { outputLength: (id) => this.#byId.get(id)?.hidden?.outputLength }
+        : undefined,
+      costModel: exec?.costModel,
+    };
+  }
+
+  async #build(slot: string, choice: SlotChoice): Promise<ActiveSlot> {
+    const plugin = this.registry.get(slot, choice.name);
+    const options = parseOptions(plugin, choice.options ?? {});
+    let impl: unknown;
+    try {
+      impl = await plugin.create(options as never, this.#context(slot, plugin.name));
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      throw new PluginError(slot, plugin.name, `create failed: ${(e as Error).message}`, { cause: e });
+    }
+    if (!impl || typeof impl !== "object") {
+      throw new PluginError(slot, plugin.name, "create returned no implementation");
+    }
+    return { plugin, options, impl };
+  }
+
+  async #applySwaps(): Promise<void> {
+    const now = this.clock.now();
+    for (const [slot, next] of this.#pending) {
+      const old = this.#slots.get(slot);
+      const oldImpl = old?.impl as PolicyHooks | undefined;
+      const nextImpl = next.impl as PolicyHooks;
+      try {
+        const state = oldImpl?.exportState?.();
+        if (state !== undefined) nextImpl.importState?.(state);
+      } catch (e) {
+        this.#log(`[${slot} ${next.plugin.name}] private state not handed over: ${(e as Error).message}`);
+      }
+      if (slot === "kvcache") this.pool.replacePolicy(next.impl as KvCachePolicy, now);
+      if (slot === "executor") {
+        // The KV contents live in the old executor: recompute everything on the new one.
+        for (const r of [...this.#running].reverse()) this.#preempt(r, now);
+        this.pool.dropCache(now);
+        await (old?.impl as Executor | undefined)?.close?.();
+      }
+      this.#slots.set(slot, next);
+      this.#log(`[${slot}] now ${next.plugin.name}`);
+    }
+    this.#pending.clear();
+  }
+
+  #fallback<T>(slot: string): T {
+    let impl = this.#defaults.get(slot);
+    if (!impl) {
+      const spec = this.registry.slot(slot);
+      const plugin = this.registry.get(slot, spec.defaultPlugin);
+      const options = parseOptions(plugin, {});
+      const made = plugin.create(options as never, this.#context(slot, plugin.name));
+      if (made instanceof Promise) throw new Error(`default ${slot} plugin must create synchronously`);
+      impl = made;
+      this.#defaults.set(slot, impl);
+    }
+    return impl as T;
+  }
+
+  #reportOnce(slot: string, error: unknown): void {
+    const name = this.#slots.get(slot)?.plugin.name ?? "?";
+    const key = `${slot}/${name}`;
+    if (this.#reported.has(key)) return;
+    this.#reported.add(key);
+    const msg = error instanceof Error ? error.message : String(error);
+    this.#log(`${slot} plugin "${name}" failed (${msg}); using "${this.registry.slot(slot).defaultPlugin}" for the steps it fails`);
+  }
+
+  #timed<T>(slot: string, times: Record<string, number>, fn: () => T): T {
+    const t0 = performance.now();
+    try {
+      return fn();
+    } finally {
+      const dt = (performance.now() - t0) / 1000;
+      times[slot] = (times[slot] ?? 0) + dt;
+    }
+  }
+
+  /** Scheduler, admission and batcher decide; a plugin that throws or breaks a rule is replaced by its slot's default for this step. */
+  #decide(times: Record<string, number>, fallbacks: string[]): Plan {
+    const view = this.#view;
+    let order: SchedulerOrder;
+    try {
+      order = this.#timed("scheduler", times, () => this.#impl<Scheduler>("scheduler").order(view));
+      this.#checkOrder(order);
+      this.#overBudget("scheduler", times);
+    } catch (e) {
+      this.#reportOnce("scheduler", e);
+      fallbacks.push("scheduler");
+      order = this.#fallback<Scheduler>("scheduler").order(view);
+    }
+    let admission = this.#impl<Admission>("admission");
+    let admissionFailed = false;
+    const tools: StepTools = {
+      builder: (budget) =>
+        new PlanBuilder(view, {
+          tokens: Math.min(budget.tokens, this.limits.maxBatchTokens),
+          seqs: Math.min(budget.seqs, this.limits.maxBatchSeqs),
+        }, (req, state) => {
+          const t0 = performance.now();
+          try {
+            return admission.admit(req, view, state);
+          } catch (e) {
+            this.#reportOnce("admission", e);
+            if (!admissionFailed) fallbacks.push("admission");
+            admissionFailed = true;
+            admission = this.#fallback<Admission>("admission");
+            return admission.admit(req, view, state);
+          } finally {
+            times.admission = (times.admission ?? 0) + (performance.now() - t0) / 1000;
+          }
+        }),
+    };
+    let plan: Plan;
+    try {
+      const before = times.admission ?? 0;
+      plan = this.#timed("batcher", times, () => this.#impl<Batcher>("batcher").plan(view, order, tools));
+      times.batcher -= (times.admission ?? 0) - before;
+      this.#checkPlan(plan, "batcher");
+      this.#overBudget("batcher", times);
+    } catch (e) {
+      this.#reportOnce("batcher", e);
+      fallbacks.push("batcher");
+      plan = this.#fallback<Batcher>("batcher").plan(view, order, tools);
+      this.#checkPlan(plan, "batcher");
+    }
+    for (const slot of Object.keys(times)) {
+      const s = this.#stats.decisionTime[slot] ??= { total: 0, max: 0, steps: 0 };
+      s.total += times[slot];
+      s.max = Math.max(s.max, times[slot]);
+      s.steps++;
+    }
+    return plan;
+  }
+
+  #overBudget(slot: string, times: Record<string, number>): void {
+    if (this.clock.virtual) return; // simulations stay deterministic
+    const ms = (times[slot] ?? 0) * 1000;
+    if (ms > this.#budgetMs) {
+      throw new Error(`decision took ${ms.toFixed(1)} ms, over the ${this.#budgetMs} ms budget`);
+    }
+  }
+
+  #checkOrder(order: SchedulerOrder): void {
+    if (!order || !Array.isArray(order.running) || !Array.isArray(order.waiting)) {
+      throw new Error("order() must return { running: RequestView[], waiting: RequestView[] }");
+    }
+    for (const r of order.preempt ?? []) {
+      if (this.#byId.get(r.id)?.status !== "running") {
+        throw new Error(`asked to preempt ${r.id}, which is not running`);
+      }
+    }
+  }
+
+  /** Every rule a plan must keep; throws a PluginError naming the plugin in `slot`. */
+  #checkPlan(plan: Plan, slot: string): void {
+    const name = this.#slots.get(slot)?.plugin.name ?? "?";
+    const fail = (msg: string): never => {
+      throw new PluginError(slot, name, msg);
+    };
+    if (!plan || !Array.isArray(plan.scheduled) || !Array.isArray(plan.preempted)) {
+      fail("plan() must return { scheduled: [], preempted: [] }");
+    }
+    let free = this.pool.freeBlocks;
+    const preempted = new Set<string>();
+    for (const id of plan.preempted) {
+      const r = this.#byId.get(id);
+      if (!r || r.status !== "running") fail(`preempts ${id}, which is not running`);
+      if (preempted.has(id)) fail(`preempts ${id} twice`);
+      preempted.add(id);
+      free += this.#view.blocksFreedBy(r!);
+    }
+    const seen = new Set<string>();
+    let tokens = 0;
+    for (const c of plan.scheduled) {
+      const r = this.#byId.get(c.id);
+      if (!r || r.status === "finished") fail(`schedules unknown request ${c.id}`);
+      if (seen.has(c.id)) fail(`schedules request ${c.id} twice`);
+      if (preempted.has(c.id)) fail(`both schedules and preempts ${c.id}`);
+      seen.add(c.id);
+      if (!Number.isInteger(c.numTokens) || c.numTokens < 1) {
+        fail(`gives ${c.id} ${c.numTokens} tokens; a chunk is an integer of at least 1`);
+      }
+      const computed = r!.status === "waiting" ? this.#view.cachedPrefixTokens(r!) : r!.numComputedTokens;
+      const remaining = r!.numTokens - computed;
+      if (c.numTokens > remaining) fail(`gives ${c.id} ${c.numTokens} tokens but it has ${remaining} to compute`);
+      tokens += c.numTokens;
+      free -= this.#view.blocksNeeded(r!, c.numTokens);
+      if (free < 0) fail(`needs more KV blocks than the pool has free (short by ${-free} at ${c.id})`);
+    }
+    if (tokens > this.limits.maxBatchTokens) fail(`plans ${tokens} tokens; the limit is ${this.limits.maxBatchTokens}`);
+    if (plan.scheduled.length > this.limits.maxBatchSeqs) {
+      fail(`plans ${plan.scheduled.length} requests; the limit is ${this.limits.maxBatchSeqs}`);
+    }
+  }
+
+  /** Preempt, admit, allocate; returns the executor batch. */
+  #apply(plan: Plan): Batch {
+    const now = this.#now;
+    for (const id of plan.preempted) this.#preempt(this.#byId.get(id)!, now);
+    const sequences: BatchSequence[] = [];
+    let numTokens = 0, numDecodes = 0;
+    let admitted = false;
+    const bs = this.pool.blockSize;
+    for (const c of plan.scheduled) {
+      const r = this.#byId.get(c.id)!;
+      if (r.status === "waiting") {
+        this.#admit(r, now);
+        admitted = true;
+      }
+      const n = Math.min(c.numTokens, r.numTokens - r.numComputedTokens);
+      const need = Math.ceil((r.numComputedTokens + n) / bs);
+      while (r.blockTable.length < need) {
+        const b = this.pool.allocate(now);
+        if (b < 0) throw new Error("KV pool exhausted after a checked plan: engine bug");
+        r.blockTable.push(b);
+      }
+      r.lastScheduledStep = this.#step;
+      if (r.firstScheduledTime < 0) r.firstScheduledTime = now;
+      const start = r.numComputedTokens;
+      sequences.push({
+        id: r.id,
+        tokens: r.tokens(start, start + n),
+        startPos: start,
+        blockTable: r.blockTable,
+        sample: start + n === r.numTokens,
+        sampling: r.sampling,
+        outputIndex: r.outputTokens.length,
+        hidden: r.hidden,
+      });
+      numTokens += n;
+      if (n === 1 && start === r.numTokens - 1 && start >= r.promptTokens.length) numDecodes++;
+    }
+    if (admitted) this.#waiting = this.#waiting.filter((r) => r.status === "waiting");
+    return { step: this.#step, sequences, numTokens, numDecodes };
+  }
+
+  #admit(r: Request, now: number): void {
+    const bs = this.pool.blockSize;
+    const maxHit = Math.floor((r.numTokens - 1) / bs);
+    let hits = 0;
+    if (this.pool.policy.prefixCaching) {
+      for (; hits < maxHit; hits++) {
+        const b = this.pool.lookup(r.hashOfBlock(hits, bs), r.parentHashOfBlock(hits, bs), r.tokens(hits * bs, (hits + 1) * bs), 0);
+        if (b < 0) break;
+        this.pool.acquire(b);
+        r.blockTable.push(b);
+      }
+    }
+    r.numComputedTokens = hits * bs;
+    r.registeredBlocks = hits;
+    if (r.cachedTokens < 0) {
+      r.cachedTokens = Math.min(r.numComputedTokens, r.promptTokens.length);
+      this.#stats.promptTokens += r.promptTokens.length;
+    }
+    this.#stats.prefixHitTokens += r.numComputedTokens;
+    r.status = "running";
+    this.#running.push(r);
+  }
+
+  #preempt(r: Request, now: number): void {
+    this.#stats.preemptions++;
+    this.#stats.recomputedTokens += r.numComputedTokens;
+    this.#releaseBlocks(r, now);
+    r.numComputedTokens = 0;
+    r.registeredBlocks = 0;
+    r.numPreemptions++;
+    r.status = "waiting";
+    const i = this.#running.indexOf(r);
+    if (i >= 0) this.#running.splice(i, 1);
+    this.#waiting.unshift(r);
+  }
+
+  #releaseBlocks(r: Request, now: number): void {
+    // Tail first, so the least-recently-freed order evicts a prefix's end before its start.
+    for (let i = r.blockTable.length - 1; i >= 0; i--) this.pool.release(r.blockTable[i], now, r);
+    r.blockTable = [];
+  }
+
+  #commit(batch: Batch, out: StepOutput, now: number): void {
+    const bs = this.pool.blockSize;
+    const tok = this.model.tokenizer;
+    const eos = this.model.config.eosTokenIds;
+    const maxLen = this.limits.maxModelLen;
+    for (let i = 0; i < batch.sequences.length; i++) {
+      const s = batch.sequences[i];
+      const r = this.#byId.get(s.id);
+      if (!r || r.status !== "running") continue; // aborted while the step ran
+      r.numComputedTokens += s.tokens.length;
+      const full = Math.floor(r.numComputedTokens / bs);
+      for (let k = r.registeredBlocks; k < full; k++) {
+        this.pool.register(r.blockTable[k], r.hashOfBlock(k, bs), r.parentHashOfBlock(k, bs), r.tokens(k * bs, (k + 1) * bs), 0);
+      }
+      r.registeredBlocks = Math.max(r.registeredBlocks, full);
+      if (!s.sample) continue;
+      const token = out.tokens[i];
+      if (!Number.isInteger(token) || token < 0 || token >= this.model.config.vocabSize) {
+        this.#end(r, "error", now, `executor returned token ${token}, outside the vocabulary`);
+        continue;
+      }
+      r.outputTokens.push(token);
+      this.#stats.generationTokens++;
+      const isEos = !r.sampling.ignoreEos && eos.includes(token);
+      const isStopId = r.sampling.stopTokenIds.includes(token);
+      let text = "";
+      let stopped = false;
+      if (this.#detokenize || r.sampling.stop.length > 0) {
+        ({ text, stopped } = r.detokenize(tok, isEos || isStopId));
+      }
+      r.listener({ type: "token", id: r.id, token, text, logprob: out.logprobs?.[i], time: now });
+      if (isEos || isStopId || stopped) this.#end(r, "stop", now);
+      else if (r.outputTokens.length >= r.sampling.maxTokens || r.numTokens >= maxLen) this.#end(r, "length", now);
+    }
+  }
+
+  #failBatch(batch: Batch, e: unknown): void {
+    const msg = `executor failed: ${e instanceof Error ? e.message : String(e)}`;
+    this.#log(msg);
+    const now = this.clock.now();
+    for (const s of batch.sequences) {
+      const r = this.#byId.get(s.id);
+      if (r && r.status !== "finished") this.#end(r, "error", now, msg);
+    }
+  }
+
+  #end(r: Request, reason: FinishReason, now: number, error?: string): void {
+    if (r.status === "running") {
+      const i = this.#running.indexOf(r);
+      if (i >= 0) this.#running.splice(i, 1);
+    } else if (r.status === "waiting") {
+      const i = this.#waiting.indexOf(r);
+      if (i >= 0) this.#waiting.splice(i, 1);
+    }
+    this.#releaseBlocks(r, now);
+    this.#byId.delete(r.id);
+    this.#stats.finished[reason]++;
+    r.finish(reason, now, reason === "abort" || reason === "error" ? "" : r.flushHeld(), error);
+    this.#hook("onFinish", (h) => h.onFinish?.(r, reason, now));
+  }
+
+  #hook(name: string, call: (h: PolicyHooks) => void): void {
+    for (const slot of DECIDING_SLOTS) {
+      const a = this.#slots.get(slot);
+      if (!a) continue;
+      try {
+        call(a.impl as PolicyHooks);
+      } catch (e) {
+        this.#reportOnce(slot, new Error(`${name} threw: ${(e as Error).message}`));
+      }
+    }
+  }
+
+  #validate(input: RequestInput, listener: RequestListener): Request {
+    if (typeof listener !== "function") throw new UsageError("a request needs a listener function");
+    const cfg = this.model.config;
+    let tokens: number[];
+    if (input.promptTokens !== undefined) {
+      if (!Array.isArray(input.promptTokens)) throw new UsageError("promptTokens must be an array of token ids", "prompt");
+      for (const t of input.promptTokens) {
+        if (!Number.isInteger(t) || t < 0 || t >= cfg.vocabSize) {
+          throw new UsageError(`prompt token ${t} is not an integer from 0 to ${cfg.vocabSize - 1}`, "prompt");
+        }
+      }
+      tokens = input.promptTokens.slice();
+    } else if (typeof input.prompt === "string") {
+      tokens = this.model.tokenizer.encode(input.prompt, { addBos: true });
+    } else {
+      throw new UsageError("a request needs a prompt: text in `prompt` or ids in `promptTokens`", "prompt");
+    }
+    if (tokens.length === 0) throw new UsageError("the prompt is empty", "prompt");
+    const maxLen = this.limits.maxModelLen;
+    if (tokens.length >= maxLen) {
+      throw new UsageError(`the prompt has ${tokens.length} tokens; this model accepts fewer than ${maxLen}`, "prompt");
+    }
+    const poolTokens = this.pool.numBlocks * this.pool.blockSize;
+    if (tokens.length + 1 > poolTokens) {
+      throw new UsageError(`the prompt has ${tokens.length} tokens; the KV cache holds ${poolTokens}`, "prompt");
+    }
+    const s = { ...DEFAULT_SAMPLING, ...stripUndefined(input.sampling ?? {}) } as SamplingParams;
+    const n = this.#counter++;
+    s.seed ??= mixSeed(this.seed, n);
+    checkNumber("temperature", s.temperature, 0, 100);
+    checkInt("top_k", s.topK, 0, cfg.vocabSize);
+    if (!(s.topP > 0 && s.topP <= 1)) throw new UsageError(`top_p must be in (0, 1], got ${s.topP}`, "top_p");
+    checkInt("max_tokens", s.maxTokens, 1, 1 << 30);
+    checkInt("seed", s.seed, -(2 ** 53), 2 ** 53);
+    checkInt("logprobs", s.logprobs, -1, 20);
+    if (!Array.isArray(s.stop) || s.stop.some((x) => typeof x !== "string" || x.length === 0)) {
+      throw new UsageError("stop must be a list of non-empty strings", "stop");
+    }
+    if (!Array.isArray(s.stopTokenIds) || s.stopTokenIds.some((t) => !Number.isInteger(t))) {
+      throw new UsageError("stop_token_ids must be a list of token ids", "stop_token_ids");
+    }
+    const id = input.id ?? `req-${n}`;
+    if (typeof id !== "string" || id.length === 0) throw new UsageError("a request id must be a non-empty string", "id");
+    if (this.#byId.has(id)) throw new UsageError(`request id ${id} is already in flight`, "id");
+    if (input.hidden !== undefined && !(Number.isInteger(input.hidden.outputLength) && input.hidden.outputLength >= 1)) {
+      throw new UsageError("hidden.outputLength must be an integer of at least 1", "hidden");
+    }
+    const priority = input.priority ?? 0;
+    checkNumber("priority", priority, -(2 ** 53), 2 ** 53);
+    return new Request({
+      id,
+      arrivalTime: input.arrivalTime ?? this.clock.now(),
+      priority,
+      programId: input.programId,
+      promptTokens: tokens,
+      sampling: s,
+      hidden: input.hidden,
+      listener,
+    });
+  }
+
+  #makeView(): EngineView {
+    const engine = this;
+    const pool = this.pool;
+    const kv: KvView = {
+      get blockSize() {
+        return pool.blockSize;
+      },
+      get totalBlocks() {
+        return pool.numBlocks;
+      },
+      get freeBlocks() {
+        return pool.freeBlocks;
+      },
+      get usage() {
+        return pool.usedBlocks / pool.numBlocks;
+      },
+    };
+    /** [hit blocks, hit blocks that are free now] for a waiting request, cached per step. */
+    const probe = (r: Request): [number, number] => {
+      const p = r.hitProbe;
+      if (p[0] === engine.#step) return [p[1], p[2]];
+      let hits = 0, freeHits = 0;
+      if (pool.policy.prefixCaching) {
+        const bs = pool.blockSize;
+        const maxHit = Math.floor((r.numTokens - 1) / bs);
+        for (; hits < maxHit; hits++) {
+          const b = pool.lookup(r.hashOfBlock(hits, bs), r.parentHashOfBlock(hits, bs), r.tokens(hits * bs, (hits + 1) * bs), 0);
+          if (b < 0) break;
+          if (pool.refCount(b) === 0) freeHits++;
+        }
+      }
+      r.hitProbe = [engine.#step, hits, freeHits];
+      return [hits, freeHits];
+    };
+    const asRequest = (v: RequestView): Request => {
+      const r = engine.#byId.get(v.id);
+      if (!r) throw new Error(`unknown request ${v.id}`);
+      return r;
+    };
+    return {
+      get now() {
+        return engine.#now;
+      },
+      get step() {
+        return engine.#step;
+      },
+      get waiting() {
+        return engine.#waiting;
+      },
+      get running() {
+        return engine.#running;
+      },
+      kv,
+      limits: this.limits,
+      cachedPrefixTokens(v) {
+        const r = asRequest(v);
+        return r.status === "waiting" ? probe(r)[0] * pool.blockSize : r.numComputedTokens;
+      },
+      blocksNeeded(v, n) {
+        const r = asRequest(v);
+        const bs = pool.blockSize;
+        if (r.status !== "waiting") return Math.max(0, Math.ceil((r.numComputedTokens + n) / bs) - r.numBlocks);
+        const [hits, freeHits] = probe(r);
+        return Math.ceil((hits * bs + n) / bs) - hits + freeHits;
+      },
+      blocksFreedBy(v) {
+        const r = asRequest(v);
+        let n = 0;
+        for (const b of r.blockTable) if (pool.refCount(b) === 1) n++;
+        return n;
+      },
+    };
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+function checkNumber(name: string, v: number, lo: number, hi: number): void {
+  if (typeof v !== "number" || !Number.isFinite(v) || v < lo || v > hi) {
+    throw new UsageError(`${name} must be a number from ${lo} to ${hi}, got ${v}`, name);
+  }
+}
+
+function checkInt(name: string, v: number, lo: number, hi: number): void {
+  if (!Number.isInteger(v) || v < lo || v > hi) {
+    throw new UsageError(`${name} must be an integer from ${lo} to ${hi}, got ${v}`, name);
+  }
+}
+
+/** A request's default seed from the engine seed and its submission number. */
+function mixSeed(seed: number, n: number): number {
+  let h = Math.imul((seed | 0) ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(n + 1, 0xc2b2ae35);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  return (h ^ (h >>> 12)) >>> 0;
+}

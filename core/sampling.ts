@@ -1,0 +1,225 @@
+/**
+ * Token sampling: greedy, temperature, top-k and top-p, with an optional log-probability
+ * report, shared by every real executor.
+ *
+ * The random draw for a request's `i`-th output token is `uniform(seed, i)`: a pure
+ * function of the request's seed and the output index, never of the batch it ran in or of
+ * call order (DESIGN.md, "Deterministic"). It uses 32-bit integer operations only, so a
+ * WASM or WGSL kernel reproduces it bit for bit.
+ *
+ * Recipe (all arithmetic modulo 2^32, `>>` logical):
+ * ```
+ * mix32(x):  x ^= x >> 16; x *= 0x7feb352d; x ^= x >> 15; x *= 0x846ca68b; x ^= x >> 16
+ * key      = mix32(seed ^ 0x3c6ef372)           seed reduced to u32 (two's complement)
+ * h        = mix32(mix32(index ^ key) + key)    index reduced to u32
+ * uniform  = (h >> 8) / 2^24                    in [0, 1), exact in f32
+ * ```
+ *
+ * Sampling a token, when `temperature > 0`:
+ * 1. `p = softmax(logits / temperature)`;
+ * 2. top-k: keep the k most probable tokens (ties: the lower id ranks first);
+ * 3. top-p: renormalise the kept mass and keep the smallest prefix of them, most probable
+ *    first, whose mass reaches `topP`;
+ * 4. draw `u = uniform(seed, outputIndex)` and walk the kept tokens in increasing id
+ *    order, taking the first whose cumulative mass exceeds `u` times the kept mass.
+ *
+ * @module
+ */
+
+import type { SamplingParams, TokenLogprob } from "./types.ts";
+
+/**
+ * A 32-bit integer finaliser (a bijection of u32 with good avalanche; the "lowbias32"
+ * constants). Returns a u32.
+ */
+export function mix32(x: number): number {
+  x = x >>> 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+/**
+ * A counter-based uniform draw in [0, 1): depends only on `(seed, index)`, both reduced
+ * to u32. The result is a multiple of 2^-24, so it is exact in f32 as well.
+ */
+export function uniform(seed: number, index: number): number {
+  const key = mix32((seed >>> 0) ^ 0x3c6ef372);
+  const h = mix32((mix32((index >>> 0) ^ key) + key) >>> 0);
+  return (h >>> 8) / 16777216;
+}
+
+/** The result of sampling one token. */
+export interface SampledToken {
+  /** The chosen token id. */
+  token: number;
+  /** Its log-probability and the top alternatives, when `params.logprobs >= 0`. */
+  logprob?: TokenLogprob;
+}
+
+/**
+ * Sample one token from `logits` under `params`; `outputIndex` is the index of this token
+ * among the request's outputs (it selects the random draw).
+ */
+export function sampleToken(
+  logits: Float32Array,
+  params: SamplingParams,
+  outputIndex: number,
+): SampledToken {
+  if (logits.length === 0) throw new RangeError("cannot sample from empty logits");
+  const token = params.temperature > 0
+    ? sampleStochastic(logits, params, outputIndex)
+    : argmax(logits);
+  if (params.logprobs >= 0) {
+    return { token, logprob: tokenLogprob(logits, token, params.logprobs) };
+  }
+  return { token };
+}
+
+/** Index of the largest value; ties go to the lowest index; NaN never wins. */
+export function argmax(values: ArrayLike<number>): number {
+  let best = 0;
+  let bestValue = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] > bestValue) {
+      bestValue = values[i];
+      best = i;
+    }
+  }
+  return best;
+}
+
+/**
+ * Log-softmax of the raw (unscaled) logits at `token`, plus the `topN` most likely
+ * tokens, most likely first (ties: lower id first).
+ */
+export function tokenLogprob(logits: Float32Array, token: number, topN: number): TokenLogprob {
+  const logZ = logSumExp(logits);
+  const top = topIndices(logits, Math.min(topN, logits.length)).map((t) => ({
+    token: t,
+    logprob: logits[t] - logZ,
+  }));
+  return { logprob: logits[token] - logZ, top };
+}
+
+function logSumExp(logits: Float32Array): number {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  if (max === -Infinity) return -Infinity;
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
+  return max + Math.log(sum);
+}
+
+/** True when token `a` (value `va`) ranks before token `b` (value `vb`). */
+function ranksBefore(va: number, a: number, vb: number, b: number): boolean {
+  return va > vb || (va === vb && a < b);
+}
+
+/**
+ * The `k` indices with the largest values, largest first, ties to the lower index. An
+ * insertion into a sorted list of k, so it is cheap when k is small against the length.
+ */
+function topIndices(values: ArrayLike<number>, k: number): number[] {
+  if (k <= 0) return [];
+  const idx: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v !== v) continue; // NaN
+    if (idx.length === k && !ranksBefore(v, i, values[idx[k - 1]], idx[k - 1])) continue;
+    let j = idx.length < k ? idx.length : k - 1;
+    if (idx.length < k) idx.push(i);
+    while (j > 0 && ranksBefore(v, i, values[idx[j - 1]], idx[j - 1])) {
+      idx[j] = idx[j - 1];
+      j--;
+    }
+    idx[j] = i;
+  }
+  return idx;
+}
+
+/** All indices of `ids` sorted by `values` descending, ties to the lower index. */
+function sortByValue(ids: number[], values: Float64Array): number[] {
+  return ids.sort((a, b) => values[b] - values[a] || a - b);
+}
+
+function sampleStochastic(logits: Float32Array, params: SamplingParams, outputIndex: number) {
+  const n = logits.length;
+  // 1. softmax of the tempered logits (in f64).
+  const probs = new Float64Array(n);
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) if (logits[i] > max) max = logits[i];
+  if (max === -Infinity || max !== max) return argmax(logits);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const p = Math.exp((logits[i] - max) / params.temperature);
+    probs[i] = p === p ? p : 0;
+    total += probs[i];
+  }
+  for (let i = 0; i < n; i++) probs[i] /= total;
+
+  // 2. top-k: the kept set, most probable first.
+  let ranked: number[] | undefined;
+  if (params.topK > 0 && params.topK < n) ranked = topIndices(probs, params.topK);
+
+  // 3. top-p over the (renormalised) kept set.
+  if (params.topP < 1) ranked = nucleus(probs, ranked, params.topP);
+
+  // 4. inverse CDF in id order over the kept set.
+  const u = uniform(params.seed, outputIndex);
+  if (ranked === undefined) return drawInIdOrder(probs, undefined, u);
+  const kept = ranked.slice().sort((a, b) => a - b);
+  return drawInIdOrder(probs, kept, u);
+}
+
+/**
+ * The smallest prefix of the ranked candidates whose renormalised mass reaches `topP`.
+ * Without a ranking (no top-k), only tokens with probability at least `(1 - topP) / n`
+ * can be in the nucleus when their mass already reaches `topP`, so only they are sorted.
+ */
+function nucleus(probs: Float64Array, ranked: number[] | undefined, topP: number): number[] {
+  const n = probs.length;
+  if (ranked === undefined) {
+    const threshold = (1 - topP) / n;
+    const candidates: number[] = [];
+    let mass = 0;
+    for (let i = 0; i < n; i++) {
+      if (probs[i] >= threshold) {
+        candidates.push(i);
+        mass += probs[i];
+      }
+    }
+    const all = mass >= topP ? candidates : Array.from({ length: n }, (_, i) => i);
+    ranked = sortByValue(all, probs);
+  }
+  let keptMass = 0;
+  for (const t of ranked) keptMass += probs[t];
+  let cum = 0;
+  for (let j = 0; j < ranked.length; j++) {
+    cum += probs[ranked[j]];
+    if (cum >= topP * keptMass) return ranked.slice(0, j + 1);
+  }
+  return ranked;
+}
+
+function drawInIdOrder(probs: Float64Array, kept: number[] | undefined, u: number): number {
+  const ids = kept ?? undefined;
+  const count = ids ? ids.length : probs.length;
+  let mass = 0;
+  for (let j = 0; j < count; j++) mass += probs[ids ? ids[j] : j];
+  const target = u * mass;
+  let cum = 0;
+  let last = -1;
+  for (let j = 0; j < count; j++) {
+    const t = ids ? ids[j] : j;
+    if (probs[t] <= 0) continue;
+    cum += probs[t];
+    last = t;
+    if (cum > target) return t;
+  }
+  // Rounding left `target` just above the sum: the last token with mass wins.
+  return last >= 0 ? last : (ids ? ids[0] : 0);
+}

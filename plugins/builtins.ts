@@ -1,0 +1,68 @@
+/**
+ * The slots this engine offers and the plugins it ships.
+ *
+ * @module
+ */
+
+import type { Plugin } from "./define.ts";
+import { Registry, type SlotSpec } from "./registry.ts";
+import { fcfs } from "../policies/fcfs/mod.ts";
+import { priority } from "../policies/priority/mod.ts";
+import { watermark } from "../policies/watermark/mod.ts";
+import { vllmBatcher } from "../policies/vllm/mod.ts";
+import { prefillFirst } from "../policies/prefill_first/mod.ts";
+import { lruPrefix } from "../policies/lru_prefix/mod.ts";
+import { referenceExecutor } from "../kernels/reference/plugin.ts";
+
+/** The built-in slots, in the order `--help` lists them. */
+export const BUILTIN_SLOTS: readonly SlotSpec[] = [
+  {
+    name: "scheduler",
+    apiVersion: 1,
+    defaultPlugin: "fcfs",
+    description: "order of candidates and preemption victims",
+  },
+  {
+    name: "admission",
+    apiVersion: 1,
+    defaultPlugin: "watermark",
+    description: "may a waiting request start now, given memory",
+  },
+  {
+    name: "batcher",
+    apiVersion: 1,
+    defaultPlugin: "vllm",
+    description: "tokens per request in this iteration under budgets",
+  },
+  {
+    name: "kvcache",
+    apiVersion: 1,
+    defaultPlugin: "lru-prefix",
+    description: "prefix reuse and eviction order of cached blocks",
+  },
+  {
+    name: "executor",
+    apiVersion: 1,
+    defaultPlugin: "reference",
+    description: "runs one batch (real tensors or a simulated GPU)",
+  },
+];
+
+/** The built-in plugins. */
+export const BUILTIN_PLUGINS: readonly Plugin[] = [
+  fcfs,
+  priority,
+  watermark,
+  vllmBatcher,
+  prefillFirst,
+  lruPrefix,
+  referenceExecutor,
+] as Plugin[];
+
+/** A fresh registry holding the built-in slots and plugins. */
+export function builtinRegistry(): Registry {
+  const r = new Registry();
+  for (const s of BUILTIN_SLOTS) r.defineSlot(s);
+  for (const p of BUILTIN_PLUGINS) r.register(p);
+  return r;
+}

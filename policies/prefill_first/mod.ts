@@ -1,0 +1,46 @@
+/**
+ * `prefill-first` batcher, as vLLM v0 schedules without chunked prefill: whenever a
+ * waiting request's whole prompt fits, run a step of whole prefills only (running decodes
+ * pause: the "generation stall" Sarathi-Serve removes); decode only when no prefill fits.
+ *
+ * @module
+ */
+
+import { definePlugin, type Plugin, z } from "../../plugins/define.ts";
+import type { Batcher } from "../../core/slots.ts";
+
+const options = z.object({
+  maxNumBatchedTokens: z.number().int().min(1).optional().describe(
+    "token budget of a prefill step (default: the model's maximum length)",
+  ),
+  maxNumSeqs: z.number().int().min(1).default(256).describe("most running requests"),
+});
+
+/** The `prefill-first` plugin. */
+export const prefillFirst: Plugin<"batcher", typeof options> = definePlugin({
+  name: "prefill-first",
+  slot: "batcher",
+  description: "whole prefills first, decodes only when no prefill fits (vLLM v0)",
+  options,
+  create(opts, ctx): Batcher {
+    const tokens = opts.maxNumBatchedTokens ?? Math.max(ctx.limits.maxModelLen, 2048);
+    return {
+      plan(view, order, tools) {
+        const b = tools.builder({ tokens, seqs: Math.max(0, opts.maxNumSeqs - view.running.length) });
+        for (const r of order.preempt ?? []) b.preempt(r);
+        for (const req of order.waiting) {
+          if (!b.tryAdmit(req, b.remaining(req))) break;
+        }
+        if (b.size > 0) return b.build();
+        const d = tools.builder({ tokens, seqs: opts.maxNumSeqs });
+        for (const r of order.preempt ?? []) d.preempt(r);
+        for (const req of order.running) {
+          if (d.has(req)) continue;
+          const n = Math.min(d.remaining(req), d.tokensLeft);
+          if (d.addOrPreempt(req, n, order.running) === "no-budget") break;
+        }
+        return d.build();
+      },
+    };
+  },
+});
