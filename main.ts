@@ -20,8 +20,14 @@ const COMMANDS: Record<string, { module: string; about: string }> = {
   compare: { module: "./cli/compare.ts", about: "several policy sets on one trace, side by side" },
   capacity: { module: "./cli/capacity.ts", about: "highest request rate meeting the SLOs" },
   profile: { module: "./cli/profile.ts", about: "fit a cost profile from a real executor" },
-  "bench-serve": { module: "./cli/bench_serve.ts", about: "load generator for an OpenAI-compatible server" },
-  "train-ranker": { module: "./cli/train_ranker.ts", about: "train the learning-to-rank length ranker" },
+  "bench-serve": {
+    module: "./cli/bench_serve.ts",
+    about: "load generator for an OpenAI-compatible server",
+  },
+  "train-ranker": {
+    module: "./cli/train_ranker.ts",
+    about: "train the learning-to-rank length ranker",
+  },
 };
 
 function usage(): string {
@@ -44,7 +50,11 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   const entry = COMMANDS[command];
-  if (!entry) throw new UsageError(`unknown command "${command}"; commands: ${Object.keys(COMMANDS).join(", ")}`);
+  if (!entry) {
+    throw new UsageError(
+      `unknown command "${command}"; commands: ${Object.keys(COMMANDS).join(", ")}`,
+    );
+  }
   if (rest.includes("--help") || rest.includes("-h")) {
     const mod = await import(entry.module);
     if (typeof mod.help === "function") console.log(mod.help());

@@ -19,16 +19,39 @@ import { loadModel } from "../core/model/load.ts";
 import type { Model } from "../core/model/types.ts";
 import { builtinRegistry } from "../plugins/builtins.ts";
 import { loadPluginModule } from "../plugins/loader.ts";
-import { camel, coerceFlagValue, kebab, optionsHelp, optionsJsonSchema, parseOptions } from "../plugins/options.ts";
+import {
+  camel,
+  coerceFlagValue,
+  kebab,
+  optionsHelp,
+  optionsJsonSchema,
+  parseOptions,
+} from "../plugins/options.ts";
 import type { Registry } from "../plugins/registry.ts";
-import { type FlagSpecs, flagsHelp, type ParsedFlags, parseFlags } from "./flags.ts";
+import { flagsHelp, type FlagSpecs, type ParsedFlags, parseFlags } from "./flags.ts";
 
 /** Flags every engine-building command accepts. */
 export const ENGINE_FLAGS: FlagSpecs = {
-  model: { type: "string", description: "a preset (tiny, small, ...) or a Hugging Face model folder", default: "small" },
-  config: { type: "string", description: "JSON file with model, engine sizes and plugins per slot" },
-  plugin: { type: "list", description: "load plugins from a module (path, URL, jsr: or npm:); repeatable" },
-  seed: { type: "int", description: "seed for weights, request seeds and plugins", default: 0, min: 0, max: 2 ** 31 - 1 },
+  model: {
+    type: "string",
+    description: "a preset (tiny, small, ...) or a Hugging Face model folder",
+    default: "small",
+  },
+  config: {
+    type: "string",
+    description: "JSON file with model, engine sizes and plugins per slot",
+  },
+  plugin: {
+    type: "list",
+    description: "load plugins from a module (path, URL, jsr: or npm:); repeatable",
+  },
+  seed: {
+    type: "int",
+    description: "seed for weights, request seeds and plugins",
+    default: 0,
+    min: 0,
+    max: 2 ** 31 - 1,
+  },
   "block-size": { type: "int", description: "tokens per KV block", min: 1, max: 1024 },
   "num-blocks": { type: "int", description: "KV pool size in blocks", min: 2 },
   "max-model-len": { type: "int", description: "longest context (prompt + output)", min: 2 },
@@ -36,7 +59,16 @@ export const ENGINE_FLAGS: FlagSpecs = {
   "max-batch-seqs": { type: "int", description: "hard cap on requests per step", min: 1 },
 };
 
-const CONFIG_ENGINE_KEYS = ["model", "seed", "blockSize", "numBlocks", "maxModelLen", "maxBatchTokens", "maxBatchSeqs", "plugins"] as const;
+const CONFIG_ENGINE_KEYS = [
+  "model",
+  "seed",
+  "blockSize",
+  "numBlocks",
+  "maxModelLen",
+  "maxBatchTokens",
+  "maxBatchSeqs",
+  "plugins",
+] as const;
 
 /** What an engine needs, parsed and checked, before the model is loaded. */
 export interface EngineSetup {
@@ -55,11 +87,18 @@ export interface ParsedCommand extends ParsedFlags {
 }
 
 /** Parse a command line holding engine flags and the command's own `specs`. */
-export async function parseEngineCommand(argv: string[], specs: FlagSpecs, registry?: Registry): Promise<ParsedCommand> {
+export async function parseEngineCommand(
+  argv: string[],
+  specs: FlagSpecs,
+  registry?: Registry,
+): Promise<ParsedCommand> {
   const reg = registry ?? builtinRegistry();
   const parsed = parseFlags(argv, { ...ENGINE_FLAGS, ...specs }, reg.slotNames());
   const file = parsed.values.config ? await readConfigFile(parsed.values.config as string) : {};
-  const pluginSpecs = [...((file.plugins as string[] | undefined) ?? []), ...((parsed.values.plugin as string[] | undefined) ?? [])];
+  const pluginSpecs = [
+    ...((file.plugins as string[] | undefined) ?? []),
+    ...((parsed.values.plugin as string[] | undefined) ?? []),
+  ];
   for (const spec of pluginSpecs) await loadPluginModule(spec, reg);
   // Slot flags may name plugins that --plugin just registered: check them now.
   for (const slot of parsed.slots.keys()) reg.slot(slot);
@@ -70,13 +109,17 @@ export async function parseEngineCommand(argv: string[], specs: FlagSpecs, regis
     const plugin = reg.get(slot, name);
     const props = optionsJsonSchema(plugin.options);
     const fromFlags: Record<string, unknown> = {};
-    for (const [k, raw] of Object.entries(flags.options)) fromFlags[camel(k)] = coerceFlagValue(raw, props[camel(k)]);
+    for (const [k, raw] of Object.entries(flags.options)) {
+      fromFlags[camel(k)] = coerceFlagValue(raw, props[camel(k)]);
+    }
     const options = { ...(base?.name === name ? base.options : {}), ...fromFlags };
     parseOptions(plugin, options);
     plugins[slot] = { name, options };
   }
   const pick = <T>(flag: string, key: string): T | undefined =>
-    parsed.given.has(flag) ? parsed.values[flag] as T : (file[key] as T | undefined) ?? (parsed.values[flag] as T | undefined);
+    parsed.given.has(flag)
+      ? parsed.values[flag] as T
+      : (file[key] as T | undefined) ?? (parsed.values[flag] as T | undefined);
   const setup: EngineSetup = {
     modelSpec: pick<string>("model", "model")!,
     registry: reg,
@@ -106,7 +149,10 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new UsageError(`config file ${path} is not valid JSON: ${(e as Error).message}`, "--config");
+    throw new UsageError(
+      `config file ${path} is not valid JSON: ${(e as Error).message}`,
+      "--config",
+    );
   }
   if (!json || typeof json !== "object" || Array.isArray(json)) {
     throw new UsageError(`config file ${path} must hold a JSON object`, "--config");
@@ -118,11 +164,17 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
  * Slot choices from a config or policy object: each slot key is a plugin name or
  * `{ name, options }`; other keys must be engine keys. Checked against the registry.
  */
-export function policyChoices(file: Record<string, unknown>, registry: Registry): Record<string, SlotChoice> {
+export function policyChoices(
+  file: Record<string, unknown>,
+  registry: Registry,
+): Record<string, SlotChoice> {
   const out: Record<string, SlotChoice> = {};
   const slots = registry.slotNames();
   for (const [key, value] of Object.entries(file)) {
-    if ((CONFIG_ENGINE_KEYS as readonly string[]).includes(key) || key === "name" || key === "description") continue;
+    if (
+      (CONFIG_ENGINE_KEYS as readonly string[]).includes(key) || key === "name" ||
+      key === "description"
+    ) continue;
     if (!slots.includes(key)) {
       throw new UsageError(
         `unknown config key "${key}"; allowed: ${[...slots, ...CONFIG_ENGINE_KEYS].join(", ")}`,
@@ -134,7 +186,10 @@ export function policyChoices(file: Record<string, unknown>, registry: Registry)
       : value && typeof value === "object" && typeof (value as SlotChoice).name === "string"
       ? { name: (value as SlotChoice).name, options: (value as SlotChoice).options ?? {} }
       : (() => {
-        throw new UsageError(`config key "${key}" must be a plugin name or { "name": ..., "options": {...} }`, "--config");
+        throw new UsageError(
+          `config key "${key}" must be a plugin name or { "name": ..., "options": {...} }`,
+          "--config",
+        );
       })();
     parseOptions(registry.get(key, choice.name), choice.options ?? {});
     out[key] = choice;
@@ -158,7 +213,12 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 
 /** Help text for the engine flags and every slot, plugin and option in `registry`. */
 export function engineHelp(registry: Registry): string {
-  const lines = ["Engine flags:", ...flagsHelp(ENGINE_FLAGS), "", "Plugin slots (choose with --<slot> NAME, set options with --<slot>.<option> VALUE):"];
+  const lines = [
+    "Engine flags:",
+    ...flagsHelp(ENGINE_FLAGS),
+    "",
+    "Plugin slots (choose with --<slot> NAME, set options with --<slot>.<option> VALUE):",
+  ];
   for (const slot of registry.slotNames()) {
     const spec = registry.slot(slot);
     lines.push("", `  ${slot}: ${spec.description} (default ${spec.defaultPlugin})`);

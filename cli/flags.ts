@@ -48,7 +48,11 @@ export interface ParsedFlags {
  * Parse `argv` against `specs`. `slotNames` are the plugin slots (their flags are kept
  * raw for the registry to check); any other unknown flag is an error.
  */
-export function parseFlags(argv: string[], specs: FlagSpecs, slotNames: readonly string[] = []): ParsedFlags {
+export function parseFlags(
+  argv: string[],
+  specs: FlagSpecs,
+  slotNames: readonly string[] = [],
+): ParsedFlags {
   const values: Record<string, unknown> = {};
   const given = new Set<string>();
   const slots: ParsedFlags["slots"] = new Map();
@@ -81,22 +85,31 @@ export function parseFlags(argv: string[], specs: FlagSpecs, slotNames: readonly
     }
     if (spec.type === "boolean") {
       if (value !== undefined && value !== "true" && value !== "false") {
-        throw new UsageError(`--${name} is a switch: give it alone, or =true / =false`, `--${name}`);
+        throw new UsageError(
+          `--${name} is a switch: give it alone, or =true / =false`,
+          `--${name}`,
+        );
       }
       values[name] = value !== "false";
     } else {
       if (value === undefined) {
         value = argv[++i];
-        if (value === undefined) throw new UsageError(`--${name} needs a value (${allowed(spec)})`, `--${name}`);
+        if (value === undefined) {
+          throw new UsageError(`--${name} needs a value (${allowed(spec)})`, `--${name}`);
+        }
       }
       const v = convert(name, value, spec);
-      values[name] = spec.type === "list" ? [...(values[name] as string[] ?? []), ...(v as string[])] : v;
+      values[name] = spec.type === "list"
+        ? [...(values[name] as string[] ?? []), ...(v as string[])]
+        : v;
     }
     given.add(name);
   }
   for (const [name, spec] of Object.entries(specs)) {
     if (values[name] !== undefined) continue;
-    if (spec.required) throw new UsageError(`--${name} is required (${allowed(spec)})`, `--${name}`);
+    if (spec.required) {
+      throw new UsageError(`--${name} is required (${allowed(spec)})`, `--${name}`);
+    }
     if (spec.default !== undefined) values[name] = spec.default;
   }
   return { values, given, slots, positionals };
@@ -104,7 +117,10 @@ export function parseFlags(argv: string[], specs: FlagSpecs, slotNames: readonly
 
 function convert(name: string, raw: string, spec: FlagSpec): unknown {
   const bad = (): never => {
-    throw new UsageError(`bad value for --${name}: got ${JSON.stringify(raw)}, expected ${allowed(spec)}`, `--${name}`);
+    throw new UsageError(
+      `bad value for --${name}: got ${JSON.stringify(raw)}, expected ${allowed(spec)}`,
+      `--${name}`,
+    );
   };
   switch (spec.type) {
     case "string":
@@ -128,8 +144,16 @@ function convert(name: string, raw: string, spec: FlagSpec): unknown {
 /** "an integer from 1 to 4096", "one of a, b" ... */
 export function allowed(spec: FlagSpec): string {
   if (spec.choices) return `one of ${spec.choices.join(", ")}`;
-  const kind = { string: "text", int: "an integer", number: "a number", boolean: "a switch", list: "a comma-separated list" }[spec.type];
-  if (spec.min !== undefined && spec.max !== undefined) return `${kind} from ${spec.min} to ${spec.max}`;
+  const kind = {
+    string: "text",
+    int: "an integer",
+    number: "a number",
+    boolean: "a switch",
+    list: "a comma-separated list",
+  }[spec.type];
+  if (spec.min !== undefined && spec.max !== undefined) {
+    return `${kind} from ${spec.min} to ${spec.max}`;
+  }
   if (spec.min !== undefined) return `${kind} >= ${spec.min}`;
   if (spec.max !== undefined) return `${kind} <= ${spec.max}`;
   return kind;
@@ -139,7 +163,9 @@ export function allowed(spec: FlagSpec): string {
 export function flagsHelp(specs: FlagSpecs): string[] {
   return Object.entries(specs).map(([name, s]) => {
     const arg = s.type === "boolean" ? "" : ` <${allowed(s)}>`;
-    const def = s.default !== undefined && s.type !== "boolean" ? ` (default ${JSON.stringify(s.default)})` : "";
+    const def = s.default !== undefined && s.type !== "boolean"
+      ? ` (default ${JSON.stringify(s.default)})`
+      : "";
     return `  --${name}${arg}${def}\n      ${s.description}`;
   });
 }

@@ -19,7 +19,12 @@ const NO_HASH = -1;
  * hashes mean equal prefixes (up to collisions, which {@link BlockPool.lookup} rules out by
  * comparing tokens). Two 32-bit lanes give a 52-bit non-negative integer.
  */
-export function blockHash(parent: number, tokens: ArrayLike<number>, from: number, to: number): number {
+export function blockHash(
+  parent: number,
+  tokens: ArrayLike<number>,
+  from: number,
+  to: number,
+): number {
   let a = (parent % 4294967296) ^ 0x9e3779b9;
   let b = Math.floor(parent / 4294967296) ^ 0x85ebca6b;
   for (let i = from; i < to; i++) {
@@ -131,7 +136,13 @@ export class BlockPool {
    * whose last block hashed to `parent`. A block already known under that hash stays the
    * canonical copy; this one is then simply not findable.
    */
-  register(block: number, hash: number, parent: number, tokens: ArrayLike<number>, from: number): void {
+  register(
+    block: number,
+    hash: number,
+    parent: number,
+    tokens: ArrayLike<number>,
+    from: number,
+  ): void {
     if (!this.policy.prefixCaching || this.#hash[block] !== NO_HASH) return;
     if (this.#byHash.has(hash)) return;
     this.#hash[block] = hash;

@@ -231,18 +231,33 @@ export class Engine {
     const registry = options.registry ?? builtinRegistry();
     const blockSize = options.blockSize ?? 16;
     if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > 1024) {
-      throw new UsageError(`block size must be an integer from 1 to 1024, got ${blockSize}`, "--block-size");
+      throw new UsageError(
+        `block size must be an integer from 1 to 1024, got ${blockSize}`,
+        "--block-size",
+      );
     }
     const numBlocks = options.numBlocks ?? Math.ceil(16384 / blockSize);
     if (!Number.isInteger(numBlocks) || numBlocks < 2) {
-      throw new UsageError(`the KV pool needs an integer of at least 2 blocks, got ${numBlocks}`, "--num-blocks");
+      throw new UsageError(
+        `the KV pool needs an integer of at least 2 blocks, got ${numBlocks}`,
+        "--num-blocks",
+      );
     }
     const maxModelLen = options.maxModelLen ?? options.model.config.maxSeqLen;
     if (!Number.isInteger(maxModelLen) || maxModelLen < 2) {
-      throw new UsageError(`max model length must be an integer of at least 2, got ${maxModelLen}`, "--max-model-len");
+      throw new UsageError(
+        `max model length must be an integer of at least 2, got ${maxModelLen}`,
+        "--max-model-len",
+      );
     }
     // The pool needs a policy before plugins exist; the real one replaces it below.
-    const placeholder: KvCachePolicy = { prefixCaching: false, size: 0, onCachedFree() {}, onReuse() {}, evict: () => -1 };
+    const placeholder: KvCachePolicy = {
+      prefixCaching: false,
+      size: 0,
+      onCachedFree() {},
+      onReuse() {},
+      evict: () => -1,
+    };
     const engine = new Engine(options, registry, new BlockPool(numBlocks, blockSize, placeholder));
     const chosen = options.plugins ?? {};
     for (const slot of Object.keys(chosen)) registry.slot(slot);
@@ -304,7 +319,7 @@ export class Engine {
       if (ev.type === "finish") done = true;
       notify?.();
     });
-    const engine = this;
+    const abort = () => this.abort(id);
     return {
       id,
       async *[Symbol.asyncIterator]() {
@@ -317,7 +332,7 @@ export class Engine {
             notify = undefined;
           }
         } finally {
-          if (!done) engine.abort(id);
+          if (!done) abort();
         }
       },
     };
@@ -334,7 +349,12 @@ export class Engine {
   // ---------------------------------------------------------------- plugins
 
   /** The plugin and options in each slot (pending swaps not yet applied are not shown). */
-  plugins(): { slot: string; name: string; options: unknown; pending?: { name: string; options: unknown } }[] {
+  plugins(): {
+    slot: string;
+    name: string;
+    options: unknown;
+    pending?: { name: string; options: unknown };
+  }[] {
     return [...this.#slots].map(([slot, a]) => {
       const p = this.#pending.get(slot);
       return {
@@ -391,7 +411,10 @@ export class Engine {
     this.#now = start;
     const decisionTime: Record<string, number> = {};
     const fallbacks: string[] = [];
-    const plan = this.#decide(decisionTime, fallbacks);
+    let plan = this.#decide(decisionTime, fallbacks);
+    if (plan.scheduled.length === 0 && !plan.refused?.length && this.#running.length === 0) {
+      plan = this.#unstick(fallbacks);
+    }
     const numPreempted = plan.preempted.length;
     const batch = this.#apply(plan);
     let out: StepOutput | undefined;
@@ -492,7 +515,9 @@ export class Engine {
       impl = await plugin.create(options as never, this.#context(slot, plugin.name));
     } catch (e) {
       if (e instanceof UsageError) throw e;
-      throw new PluginError(slot, plugin.name, `create failed: ${(e as Error).message}`, { cause: e });
+      throw new PluginError(slot, plugin.name, `create failed: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
     if (!impl || typeof impl !== "object") {
       throw new PluginError(slot, plugin.name, "create returned no implementation");
@@ -510,7 +535,9 @@ export class Engine {
         const state = oldImpl?.exportState?.();
         if (state !== undefined) nextImpl.importState?.(state);
       } catch (e) {
-        this.#log(`[${slot} ${next.plugin.name}] private state not handed over: ${(e as Error).message}`);
+        this.#log(
+          `[${slot} ${next.plugin.name}] private state not handed over: ${(e as Error).message}`,
+        );
       }
       if (slot === "kvcache") this.pool.replacePolicy(next.impl as KvCachePolicy, now);
       if (slot === "executor") {
@@ -532,7 +559,9 @@ export class Engine {
       const plugin = this.registry.get(slot, spec.defaultPlugin);
       const options = parseOptions(plugin, {});
       const made = plugin.create(options as never, this.#context(slot, plugin.name));
-      if (made instanceof Promise) throw new Error(`default ${slot} plugin must create synchronously`);
+      if (made instanceof Promise) {
+        throw new Error(`default ${slot} plugin must create synchronously`);
+      }
       impl = made;
       this.#defaults.set(slot, impl);
     }
@@ -545,7 +574,11 @@ export class Engine {
     if (this.#reported.has(key)) return;
     this.#reported.add(key);
     const msg = error instanceof Error ? error.message : String(error);
-    this.#log(`${slot} plugin "${name}" failed (${msg}); using "${this.registry.slot(slot).defaultPlugin}" for the steps it fails`);
+    this.#log(
+      `${slot} plugin "${name}" failed (${msg}); using "${
+        this.registry.slot(slot).defaultPlugin
+      }" for the steps it fails`,
+    );
   }
 
   #timed<T>(slot: string, times: Record<string, number>, fn: () => T): T {
@@ -596,7 +629,11 @@ export class Engine {
     let plan: Plan;
     try {
       const before = times.admission ?? 0;
-      plan = this.#timed("batcher", times, () => this.#impl<Batcher>("batcher").plan(view, order, tools));
+      plan = this.#timed(
+        "batcher",
+        times,
+        () => this.#impl<Batcher>("batcher").plan(view, order, tools),
+      );
       times.batcher -= (times.admission ?? 0) - before;
       this.#checkPlan(plan, "batcher");
       this.#overBudget("batcher", times);
@@ -613,6 +650,42 @@ export class Engine {
       s.steps++;
     }
     return plan;
+  }
+
+  /**
+   * Nothing runs and the policies start nothing, so nothing will ever free memory: let the
+   * defaults decide; if they cannot start anything either, the head request can never run
+   * and is refused with the reason.
+   */
+  #unstick(fallbacks: string[]): Plan {
+    const view = this.#view;
+    const admission = this.#fallback<Admission>("admission");
+    const order = this.#fallback<Scheduler>("scheduler").order(view);
+    const tools: StepTools = {
+      builder: (budget) =>
+        new PlanBuilder(view, {
+          tokens: Math.min(budget.tokens, this.limits.maxBatchTokens),
+          seqs: Math.min(budget.seqs, this.limits.maxBatchSeqs),
+        }, (req, state) => admission.admit(req, view, state)),
+    };
+    const plan = this.#fallback<Batcher>("batcher").plan(view, order, tools);
+    this.#checkPlan(plan, "batcher");
+    if (plan.scheduled.length > 0 || plan.refused?.length) {
+      fallbacks.push("stalled");
+      return plan;
+    }
+    const head = order.waiting[0];
+    const need = view.blocksNeeded(head, Math.min(head.numTokens, this.limits.maxBatchTokens));
+    return {
+      scheduled: [],
+      preempted: [],
+      refused: [{
+        id: head.id,
+        reason:
+          `it can never start: it needs ${need} KV blocks and the pool has ${this.pool.freeBlocks} ` +
+          `of ${this.pool.numBlocks} free with nothing else running`,
+      }],
+    };
   }
 
   #overBudget(slot: string, times: Record<string, number>): void {
@@ -653,6 +726,13 @@ export class Engine {
       free += this.#view.blocksFreedBy(r!);
     }
     const seen = new Set<string>();
+    for (const { id, reason } of plan.refused ?? []) {
+      if (this.#byId.get(id)?.status !== "waiting") fail(`refuses ${id}, which is not waiting`);
+      if (typeof reason !== "string" || seen.has(id)) {
+        fail(`refuses ${id} twice or without a reason`);
+      }
+      seen.add(id);
+    }
     let tokens = 0;
     for (const c of plan.scheduled) {
       const r = this.#byId.get(c.id);
@@ -663,14 +743,22 @@ export class Engine {
       if (!Number.isInteger(c.numTokens) || c.numTokens < 1) {
         fail(`gives ${c.id} ${c.numTokens} tokens; a chunk is an integer of at least 1`);
       }
-      const computed = r!.status === "waiting" ? this.#view.cachedPrefixTokens(r!) : r!.numComputedTokens;
+      const computed = r!.status === "waiting"
+        ? this.#view.cachedPrefixTokens(r!)
+        : r!.numComputedTokens;
       const remaining = r!.numTokens - computed;
-      if (c.numTokens > remaining) fail(`gives ${c.id} ${c.numTokens} tokens but it has ${remaining} to compute`);
+      if (c.numTokens > remaining) {
+        fail(`gives ${c.id} ${c.numTokens} tokens but it has ${remaining} to compute`);
+      }
       tokens += c.numTokens;
       free -= this.#view.blocksNeeded(r!, c.numTokens);
-      if (free < 0) fail(`needs more KV blocks than the pool has free (short by ${-free} at ${c.id})`);
+      if (free < 0) {
+        fail(`needs more KV blocks than the pool has free (short by ${-free} at ${c.id})`);
+      }
     }
-    if (tokens > this.limits.maxBatchTokens) fail(`plans ${tokens} tokens; the limit is ${this.limits.maxBatchTokens}`);
+    if (tokens > this.limits.maxBatchTokens) {
+      fail(`plans ${tokens} tokens; the limit is ${this.limits.maxBatchTokens}`);
+    }
     if (plan.scheduled.length > this.limits.maxBatchSeqs) {
       fail(`plans ${plan.scheduled.length} requests; the limit is ${this.limits.maxBatchSeqs}`);
     }
@@ -679,6 +767,10 @@ export class Engine {
   /** Preempt, admit, allocate; returns the executor batch. */
   #apply(plan: Plan): Batch {
     const now = this.#now;
+    const name = this.#slots.get("batcher")!.plugin.name;
+    for (const { id, reason } of plan.refused ?? []) {
+      this.#end(this.#byId.get(id)!, "error", now, `refused by the ${name} batcher: ${reason}`);
+    }
     for (const id of plan.preempted) this.#preempt(this.#byId.get(id)!, now);
     const sequences: BatchSequence[] = [];
     let numTokens = 0, numDecodes = 0;
@@ -687,7 +779,7 @@ export class Engine {
     for (const c of plan.scheduled) {
       const r = this.#byId.get(c.id)!;
       if (r.status === "waiting") {
-        this.#admit(r, now);
+        this.#admit(r);
         admitted = true;
       }
       const n = Math.min(c.numTokens, r.numTokens - r.numComputedTokens);
@@ -717,13 +809,18 @@ export class Engine {
     return { step: this.#step, sequences, numTokens, numDecodes };
   }
 
-  #admit(r: Request, now: number): void {
+  #admit(r: Request): void {
     const bs = this.pool.blockSize;
     const maxHit = Math.floor((r.numTokens - 1) / bs);
     let hits = 0;
     if (this.pool.policy.prefixCaching) {
       for (; hits < maxHit; hits++) {
-        const b = this.pool.lookup(r.hashOfBlock(hits, bs), r.parentHashOfBlock(hits, bs), r.tokens(hits * bs, (hits + 1) * bs), 0);
+        const b = this.pool.lookup(
+          r.hashOfBlock(hits, bs),
+          r.parentHashOfBlock(hits, bs),
+          r.tokens(hits * bs, (hits + 1) * bs),
+          0,
+        );
         if (b < 0) break;
         this.pool.acquire(b);
         r.blockTable.push(b);
@@ -771,7 +868,13 @@ export class Engine {
       r.numComputedTokens += s.tokens.length;
       const full = Math.floor(r.numComputedTokens / bs);
       for (let k = r.registeredBlocks; k < full; k++) {
-        this.pool.register(r.blockTable[k], r.hashOfBlock(k, bs), r.parentHashOfBlock(k, bs), r.tokens(k * bs, (k + 1) * bs), 0);
+        this.pool.register(
+          r.blockTable[k],
+          r.hashOfBlock(k, bs),
+          r.parentHashOfBlock(k, bs),
+          r.tokens(k * bs, (k + 1) * bs),
+          0,
+        );
       }
       r.registeredBlocks = Math.max(r.registeredBlocks, full);
       if (!s.sample) continue;
@@ -791,7 +894,9 @@ export class Engine {
       }
       r.listener({ type: "token", id: r.id, token, text, logprob: out.logprobs?.[i], time: now });
       if (isEos || isStopId || stopped) this.#end(r, "stop", now);
-      else if (r.outputTokens.length >= r.sampling.maxTokens || r.numTokens >= maxLen) this.#end(r, "length", now);
+      else if (r.outputTokens.length >= r.sampling.maxTokens || r.numTokens >= maxLen) {
+        this.#end(r, "length", now);
+      }
     }
   }
 
@@ -837,33 +942,50 @@ export class Engine {
     const cfg = this.model.config;
     let tokens: number[];
     if (input.promptTokens !== undefined) {
-      if (!Array.isArray(input.promptTokens)) throw new UsageError("promptTokens must be an array of token ids", "prompt");
+      if (!Array.isArray(input.promptTokens)) {
+        throw new UsageError("promptTokens must be an array of token ids", "prompt");
+      }
       for (const t of input.promptTokens) {
         if (!Number.isInteger(t) || t < 0 || t >= cfg.vocabSize) {
-          throw new UsageError(`prompt token ${t} is not an integer from 0 to ${cfg.vocabSize - 1}`, "prompt");
+          throw new UsageError(
+            `prompt token ${t} is not an integer from 0 to ${cfg.vocabSize - 1}`,
+            "prompt",
+          );
         }
       }
       tokens = input.promptTokens.slice();
     } else if (typeof input.prompt === "string") {
+      if (input.prompt.length === 0) throw new UsageError("the prompt is empty", "prompt");
       tokens = this.model.tokenizer.encode(input.prompt, { addBos: true });
     } else {
-      throw new UsageError("a request needs a prompt: text in `prompt` or ids in `promptTokens`", "prompt");
+      throw new UsageError(
+        "a request needs a prompt: text in `prompt` or ids in `promptTokens`",
+        "prompt",
+      );
     }
     if (tokens.length === 0) throw new UsageError("the prompt is empty", "prompt");
     const maxLen = this.limits.maxModelLen;
     if (tokens.length >= maxLen) {
-      throw new UsageError(`the prompt has ${tokens.length} tokens; this model accepts fewer than ${maxLen}`, "prompt");
+      throw new UsageError(
+        `the prompt has ${tokens.length} tokens; this model accepts fewer than ${maxLen}`,
+        "prompt",
+      );
     }
     const poolTokens = this.pool.numBlocks * this.pool.blockSize;
     if (tokens.length + 1 > poolTokens) {
-      throw new UsageError(`the prompt has ${tokens.length} tokens; the KV cache holds ${poolTokens}`, "prompt");
+      throw new UsageError(
+        `the prompt has ${tokens.length} tokens; the KV cache holds ${poolTokens}`,
+        "prompt",
+      );
     }
     const s = { ...DEFAULT_SAMPLING, ...stripUndefined(input.sampling ?? {}) } as SamplingParams;
     const n = this.#counter++;
     s.seed ??= mixSeed(this.seed, n);
     checkNumber("temperature", s.temperature, 0, 100);
     checkInt("top_k", s.topK, 0, cfg.vocabSize);
-    if (!(s.topP > 0 && s.topP <= 1)) throw new UsageError(`top_p must be in (0, 1], got ${s.topP}`, "top_p");
+    if (!(s.topP > 0 && s.topP <= 1)) {
+      throw new UsageError(`top_p must be in (0, 1], got ${s.topP}`, "top_p");
+    }
     checkInt("max_tokens", s.maxTokens, 1, 1 << 30);
     checkInt("seed", s.seed, -(2 ** 53), 2 ** 53);
     checkInt("logprobs", s.logprobs, -1, 20);
@@ -874,9 +996,14 @@ export class Engine {
       throw new UsageError("stop_token_ids must be a list of token ids", "stop_token_ids");
     }
     const id = input.id ?? `req-${n}`;
-    if (typeof id !== "string" || id.length === 0) throw new UsageError("a request id must be a non-empty string", "id");
+    if (typeof id !== "string" || id.length === 0) {
+      throw new UsageError("a request id must be a non-empty string", "id");
+    }
     if (this.#byId.has(id)) throw new UsageError(`request id ${id} is already in flight`, "id");
-    if (input.hidden !== undefined && !(Number.isInteger(input.hidden.outputLength) && input.hidden.outputLength >= 1)) {
+    if (
+      input.hidden !== undefined &&
+      !(Number.isInteger(input.hidden.outputLength) && input.hidden.outputLength >= 1)
+    ) {
       throw new UsageError("hidden.outputLength must be an integer of at least 1", "hidden");
     }
     const priority = input.priority ?? 0;
@@ -894,8 +1021,12 @@ export class Engine {
   }
 
   #makeView(): EngineView {
-    const engine = this;
     const pool = this.pool;
+    const step = () => this.#step;
+    const byId = this.#byId;
+    const now = () => this.#now;
+    const waiting = () => this.#waiting;
+    const running = () => this.#running;
     const kv: KvView = {
       get blockSize() {
         return pool.blockSize;
@@ -913,37 +1044,42 @@ export class Engine {
     /** [hit blocks, hit blocks that are free now] for a waiting request, cached per step. */
     const probe = (r: Request): [number, number] => {
       const p = r.hitProbe;
-      if (p[0] === engine.#step) return [p[1], p[2]];
+      if (p[0] === step()) return [p[1], p[2]];
       let hits = 0, freeHits = 0;
       if (pool.policy.prefixCaching) {
         const bs = pool.blockSize;
         const maxHit = Math.floor((r.numTokens - 1) / bs);
         for (; hits < maxHit; hits++) {
-          const b = pool.lookup(r.hashOfBlock(hits, bs), r.parentHashOfBlock(hits, bs), r.tokens(hits * bs, (hits + 1) * bs), 0);
+          const b = pool.lookup(
+            r.hashOfBlock(hits, bs),
+            r.parentHashOfBlock(hits, bs),
+            r.tokens(hits * bs, (hits + 1) * bs),
+            0,
+          );
           if (b < 0) break;
           if (pool.refCount(b) === 0) freeHits++;
         }
       }
-      r.hitProbe = [engine.#step, hits, freeHits];
+      r.hitProbe = [step(), hits, freeHits];
       return [hits, freeHits];
     };
     const asRequest = (v: RequestView): Request => {
-      const r = engine.#byId.get(v.id);
+      const r = byId.get(v.id);
       if (!r) throw new Error(`unknown request ${v.id}`);
       return r;
     };
     return {
       get now() {
-        return engine.#now;
+        return now();
       },
       get step() {
-        return engine.#step;
+        return step();
       },
       get waiting() {
-        return engine.#waiting;
+        return waiting();
       },
       get running() {
-        return engine.#running;
+        return running();
       },
       kv,
       limits: this.limits,
@@ -954,7 +1090,9 @@ export class Engine {
       blocksNeeded(v, n) {
         const r = asRequest(v);
         const bs = pool.blockSize;
-        if (r.status !== "waiting") return Math.max(0, Math.ceil((r.numComputedTokens + n) / bs) - r.numBlocks);
+        if (r.status !== "waiting") {
+          return Math.max(0, Math.ceil((r.numComputedTokens + n) / bs) - r.numBlocks);
+        }
         const [hits, freeHits] = probe(r);
         return Math.ceil((hits * bs + n) / bs) - hits + freeHits;
       },
@@ -966,11 +1104,108 @@ export class Engine {
       },
     };
   }
+
+  // ======== simulation fast path (kernels/sim, core/simulation.ts; docs/SIMULATOR.md) ========
+
+  /**
+   * Run up to `maxSteps` iterations that repeat a decode-only plan, without asking the
+   * policies again: every running request decodes one token per step, in running order.
+   * The results (tokens, times, blocks, stats, step reports) are those of calling
+   * {@link step} as often, provided the policies would have planned exactly that. The
+   * simulation driver calls it only after a step whose plan was decode-all, and only with
+   * policies that keep no per-step state. Stops before a step that would start at or after
+   * `until` (the next arrival), before a step that needs more KV blocks than are free
+   * (the policies would preempt), and after a step in which a request finished.
+   * Preconditions (else it returns 0 and does nothing): a virtual clock, no pending swap,
+   * nothing waiting, detokenisation off, every running request decoding without stop
+   * strings. Decision time is not measured on these steps. Returns the steps run.
+   */
+  async repeatDecodeSteps(maxSteps: number, until: number = Infinity): Promise<number> {
+    const running = this.#running.slice();
+    const n = running.length;
+    if (
+      !this.clock.virtual || this.#detokenize || this.#pending.size > 0 ||
+      this.#waiting.length > 0 || n === 0 || n > this.limits.maxBatchSeqs ||
+      n > this.limits.maxBatchTokens
+    ) return 0;
+    const sequences: BatchSequence[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const r = running[i];
+      if (
+        r.numComputedTokens !== r.numTokens - 1 || r.outputTokens.length === 0 ||
+        r.sampling.stop.length > 0
+      ) return 0;
+      sequences[i] = {
+        id: r.id,
+        tokens: [0],
+        startPos: 0,
+        blockTable: r.blockTable,
+        sample: true,
+        sampling: r.sampling,
+        outputIndex: 0,
+        hidden: r.hidden,
+      };
+    }
+    const bs = this.pool.blockSize;
+    const batch: Batch = { step: 0, sequences, numTokens: n, numDecodes: n };
+    let done = 0;
+    while (done < maxSteps && this.clock.now() < until) {
+      let need = 0;
+      for (const r of running) if (r.blockTable.length * bs < r.numComputedTokens + 1) need++;
+      if (need > this.pool.freeBlocks) break;
+      this.#step++;
+      const start = this.clock.now();
+      this.#now = start;
+      for (let i = 0; i < n; i++) {
+        const r = running[i];
+        if (r.blockTable.length * bs < r.numComputedTokens + 1) {
+          const b = this.pool.allocate(start);
+          if (b < 0) throw new Error("KV pool exhausted after a checked step: engine bug");
+          r.blockTable.push(b);
+        }
+        r.lastScheduledStep = this.#step;
+        const s = sequences[i];
+        s.tokens[0] = r.outputTokens[r.outputTokens.length - 1];
+        s.startPos = r.numComputedTokens;
+        s.outputIndex = r.outputTokens.length;
+        s.blockTable = r.blockTable;
+      }
+      batch.step = this.#step;
+      let out: StepOutput | undefined;
+      try {
+        out = await this.executor.run(batch);
+      } catch (e) {
+        this.#failBatch(batch, e);
+      }
+      const duration = out?.duration ?? 0;
+      this.clock.advance(duration);
+      if (out) this.#commit(batch, out, this.clock.now());
+      this.#stats.steps++;
+      done++;
+      const report: StepReport = {
+        step: this.#step,
+        start,
+        duration,
+        numSeqs: n,
+        numTokens: n,
+        prefillTokens: 0,
+        decodeTokens: n,
+        numPreempted: 0,
+        decisionTime: {},
+        fallbacks: [],
+      };
+      for (const fn of this.#stepListeners) fn(report);
+      if (this.#running.length !== n || !out) break;
+    }
+    return done;
+  }
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   const out: Partial<T> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  for (const [k, v] of Object.entries(o)) {
+    if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  }
   return out;
 }
 

@@ -28,6 +28,7 @@ export class PlanBuilder {
   readonly #preempted = new Set<string>();
   readonly #scheduled: ScheduledChunk[] = [];
   readonly #admitted: RequestView[] = [];
+  readonly #refused: { id: string; reason: string }[] = [];
 
   /** Budgets are clamped to the engine's hard limits by the caller. */
   constructor(view: EngineView, budget: { tokens: number; seqs: number }, admit: AdmitFn) {
@@ -145,9 +146,20 @@ export class PlanBuilder {
     this.freeBlocks += this.#view.blocksFreedBy(req);
   }
 
+  /** Refuse a waiting request this policy can never serve; it ends with `reason` as its error. */
+  refuse(req: RequestView, reason: string): void {
+    if (this.has(req)) {
+      throw new Error(`request ${req.id} is already in the plan; it cannot also be refused`);
+    }
+    this.#chosen.add(req.id);
+    this.#refused.push({ id: req.id, reason });
+  }
+
   /** The plan built so far. */
   build(): Plan {
-    return { scheduled: this.#scheduled.slice(), preempted: [...this.#preempted] };
+    const plan: Plan = { scheduled: this.#scheduled.slice(), preempted: [...this.#preempted] };
+    if (this.#refused.length > 0) plan.refused = this.#refused.slice();
+    return plan;
   }
 
   #take(req: RequestView, numTokens: number, blocks: number): void {

@@ -154,6 +154,8 @@ export interface Plan {
   scheduled: ScheduledChunk[];
   /** Running requests to preempt (recompute) before the step. */
   preempted: string[];
+  /** Waiting requests this policy can never serve (e.g. a prompt over its budget): they end with an error. */
+  refused?: { id: string; reason: string }[];
 }
 
 /** One sequence in an executor batch. */

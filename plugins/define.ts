@@ -59,7 +59,7 @@ export interface PluginInput<S extends string, O extends OptionsSchema>
 }
 
 /** Declare a plugin; fills in defaults and checks the obvious mistakes early. */
-export function definePlugin<S extends string, O extends OptionsSchema = z.ZodObject<{}>>(
+export function definePlugin<S extends string, O extends OptionsSchema = z.ZodObject<Record<string, never>>>(
   input: PluginInput<S, O>,
 ): Plugin<S, O> {
   if (!/^[a-z][a-z0-9-]*$/.test(input.name)) {

@@ -50,12 +50,23 @@ export function describeAllowed(s: JsonSchema): string {
   const lo = s.minimum ?? s.exclusiveMinimum;
   const hi = s.maximum ?? s.exclusiveMaximum;
   const range = [
-    lo !== undefined && Math.abs(lo) < big ? `${s.exclusiveMinimum !== undefined ? ">" : ">="} ${lo}` : "",
-    hi !== undefined && Math.abs(hi) < big ? `${s.exclusiveMaximum !== undefined ? "<" : "<="} ${hi}` : "",
+    lo !== undefined && Math.abs(lo) < big
+      ? `${s.exclusiveMinimum !== undefined ? ">" : ">="} ${lo}`
+      : "",
+    hi !== undefined && Math.abs(hi) < big
+      ? `${s.exclusiveMaximum !== undefined ? "<" : "<="} ${hi}`
+      : "",
   ].filter(Boolean).join(" and ");
-  const kind = s.type === "integer" ? "an integer" : s.type === "number" ? "a number"
-    : s.type === "boolean" ? "true or false" : s.type === "string" ? "a string"
-    : s.type === "array" ? `a list${s.items ? ` of ${describeAllowed(s.items)}` : ""}`
+  const kind = s.type === "integer"
+    ? "an integer"
+    : s.type === "number"
+    ? "a number"
+    : s.type === "boolean"
+    ? "true or false"
+    : s.type === "string"
+    ? "a string"
+    : s.type === "array"
+    ? `a list${s.items ? ` of ${describeAllowed(s.items)}` : ""}`
     : s.type ?? "any value";
   return range ? `${kind} ${range}` : kind;
 }

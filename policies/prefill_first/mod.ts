@@ -26,12 +26,19 @@ export const prefillFirst: Plugin<"batcher", typeof options> = definePlugin({
     const tokens = opts.maxNumBatchedTokens ?? Math.max(ctx.limits.maxModelLen, 2048);
     return {
       plan(view, order, tools) {
-        const b = tools.builder({ tokens, seqs: Math.max(0, opts.maxNumSeqs - view.running.length) });
+        const b = tools.builder({
+          tokens,
+          seqs: Math.max(0, opts.maxNumSeqs - view.running.length),
+        });
         for (const r of order.preempt ?? []) b.preempt(r);
         for (const req of order.waiting) {
-          if (!b.tryAdmit(req, b.remaining(req))) break;
+          const n = b.remaining(req);
+          // vLLM v0 drops a prompt longer than a whole prefill step may hold.
+          if (n > tokens) b.refuse(req, `its ${n} tokens exceed the prefill budget of ${tokens}`);
+          else if (!b.tryAdmit(req, n)) break;
         }
         if (b.size > 0) return b.build();
+        const refused = b.build().refused;
         const d = tools.builder({ tokens, seqs: opts.maxNumSeqs });
         for (const r of order.preempt ?? []) d.preempt(r);
         for (const req of order.running) {
@@ -39,7 +46,7 @@ export const prefillFirst: Plugin<"batcher", typeof options> = definePlugin({
           const n = Math.min(d.remaining(req), d.tokensLeft);
           if (d.addOrPreempt(req, n, order.running) === "no-budget") break;
         }
-        return d.build();
+        return { ...d.build(), ...(refused ? { refused } : {}) };
       },
     };
   },

@@ -1,0 +1,54 @@
+/**
+ * Baton: a plugin framework for LLM-serving scheduling policies.
+ *
+ * One engine runs a real Llama-family transformer or a simulated GPU on a virtual clock;
+ * every scheduling decision (order, admission, batching, KV eviction, execution) is a
+ * plugin in a slot, swappable between two iterations.
+ *
+ * @example
+ * ```ts
+ * import { Engine, loadModel } from "@baton/baton";
+ *
+ * const model = await loadModel("tiny");
+ * const engine = await Engine.create({ model, plugins: { batcher: { name: "vllm" } } });
+ * engine.run();
+ * for await (const ev of engine.submit({ prompt: "hello", sampling: { maxTokens: 8 } })) {
+ *   if (ev.type === "token") console.log(ev.text);
+ * }
+ * await engine.close();
+ * ```
+ *
+ * @module
+ */
+
+export * from "./core/types.ts";
+export type * from "./core/slots.ts";
+export type * from "./core/model/types.ts";
+export {
+  type DecisionStats,
+  DEFAULT_SAMPLING,
+  Engine,
+  type EngineOptions,
+  type EngineStats,
+  type SlotChoice,
+  type StepReport,
+} from "./core/engine.ts";
+export { type AdmitFn, PlanBuilder } from "./core/plan_builder.ts";
+export { blockHash, BlockPool } from "./core/block_pool.ts";
+export { type Clock, VirtualClock, WallClock } from "./core/clock.ts";
+export { PluginError, UsageError } from "./core/errors.ts";
+export { sampleToken, uniform } from "./core/sampling.ts";
+export { loadModel, type LoadModelOptions, presetModel } from "./core/model/load.ts";
+export { PRESET_NAMES, presetConfig } from "./core/model/presets.ts";
+export {
+  definePlugin,
+  type OptionsSchema,
+  type Plugin,
+  type PluginInput,
+  type SlotImpl,
+  z,
+} from "./plugins/define.ts";
+export { Registry, type SlotSpec } from "./plugins/registry.ts";
+export { BUILTIN_PLUGINS, BUILTIN_SLOTS, builtinRegistry } from "./plugins/builtins.ts";
+export { loadPluginModule } from "./plugins/loader.ts";
+export { parseOptions } from "./plugins/options.ts";
