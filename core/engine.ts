@@ -63,7 +63,7 @@ export interface EngineOptions {
   registry?: Registry;
   /** Tokens per KV block (default 16). */
   blockSize?: number;
-  /** KV pool size in blocks (default: 16,384 tokens' worth). */
+  /** KV pool size in blocks (default: 16,384 tokens, less for big models: 512 MiB of f32 KV, but two full contexts at least). */
   numBlocks?: number;
   /** Longest context (default: the model's). */
   maxModelLen?: number;
@@ -236,7 +236,7 @@ export class Engine {
         "--block-size",
       );
     }
-    const numBlocks = options.numBlocks ?? Math.ceil(16384 / blockSize);
+    const numBlocks = options.numBlocks ?? defaultNumBlocks(options.model, blockSize, options.maxModelLen);
     if (!Number.isInteger(numBlocks) || numBlocks < 2) {
       throw new UsageError(
         `the KV pool needs an integer of at least 2 blocks, got ${numBlocks}`,
@@ -1199,6 +1199,14 @@ export class Engine {
     }
     return done;
   }
+}
+
+/** 16,384 tokens of KV, or what 512 MiB of f32 KV holds, but at least two full contexts. */
+function defaultNumBlocks(model: Model, blockSize: number, maxModelLen?: number): number {
+  const c = model.config;
+  const bytesPerToken = 2 * c.nLayers * c.nKvHeads * c.headDim * 4;
+  const tokens = Math.max(2 * (maxModelLen ?? c.maxSeqLen), Math.min(16384, Math.floor(2 ** 29 / bytesPerToken)));
+  return Math.ceil(tokens / blockSize);
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
