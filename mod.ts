@@ -40,14 +40,27 @@ export { PluginError, UsageError } from "./core/errors.ts";
 export { sampleToken, uniform } from "./core/sampling.ts";
 export { loadModel, type LoadModelOptions, presetModel } from "./core/model/load.ts";
 export { PRESET_NAMES, presetConfig } from "./core/model/presets.ts";
+export { ByteTokenizer } from "./core/model/byte_tokenizer.ts";
+export { HfTokenizer } from "./core/model/hf_tokenizer.ts";
+export {
+  encodeSafetensors,
+  SafetensorsFile,
+  type TensorInfo,
+  type TensorToWrite,
+  writeSafetensors,
+} from "./core/model/safetensors.ts";
+export { kvBytesPerToken, parameterCount } from "./core/model/size.ts";
+export { naiveGreedy, naiveLogits } from "./kernels/reference/naive.ts";
 export {
   definePlugin,
+  type OptionsOf,
+  type OptionsParseResult,
   type OptionsSchema,
   type Plugin,
   type PluginInput,
   type SlotImpl,
-  z,
 } from "./plugins/define.ts";
+export type { RequestListener } from "./core/request.ts";
 export { Registry, type SlotSpec } from "./plugins/registry.ts";
 export { BUILTIN_PLUGINS, BUILTIN_SLOTS, builtinRegistry } from "./plugins/builtins.ts";
 export { loadPluginModule } from "./plugins/loader.ts";

@@ -17,7 +17,7 @@
  *
  * Sampling a token, when `temperature > 0`:
  * 1. `p = softmax(logits / temperature)`;
- * 2. top-k: keep the k most probable tokens (ties: the lower id ranks first);
+ * 2. top-k: keep the k most probable tokens (ranked by logit; ties: the lower id first);
  * 3. top-p: renormalise the kept mass and keep the smallest prefix of them, most probable
  *    first, whose mass reaches `topP`;
  * 4. draw `u = uniform(seed, outputIndex)` and walk the kept tokens in increasing id
@@ -52,23 +52,16 @@ export function uniform(seed: number, index: number): number {
   return (h >>> 8) / 16777216;
 }
 
-/** The result of sampling one token. */
-export interface SampledToken {
-  /** The chosen token id. */
-  token: number;
-  /** Its log-probability and the top alternatives, when `params.logprobs >= 0`. */
-  logprob?: TokenLogprob;
-}
-
 /**
  * Sample one token from `logits` under `params`; `outputIndex` is the index of this token
- * among the request's outputs (it selects the random draw).
+ * among the request's outputs (it selects the random draw). `logprob` (the token's
+ * log-probability and the top alternatives) is set when `params.logprobs >= 0`.
  */
 export function sampleToken(
   logits: Float32Array,
   params: SamplingParams,
   outputIndex: number,
-): SampledToken {
+): { token: number; logprob?: TokenLogprob } {
   if (logits.length === 0) throw new RangeError("cannot sample from empty logits");
   const token = params.temperature > 0
     ? sampleStochastic(logits, params, outputIndex)
@@ -141,9 +134,9 @@ function topIndices(values: ArrayLike<number>, k: number): number[] {
   return idx;
 }
 
-/** All indices of `ids` sorted by `values` descending, ties to the lower index. */
+/** All indices of `ids` sorted by `values` descending (no NaN), ties to the lower index. */
 function sortByValue(ids: number[], values: Float64Array): number[] {
-  return ids.sort((a, b) => values[b] - values[a] || a - b);
+  return ids.sort((a, b) => (values[b] > values[a] ? 1 : values[b] < values[a] ? -1 : a - b));
 }
 
 function sampleStochastic(logits: Float32Array, params: SamplingParams, outputIndex: number) {
@@ -161,12 +154,15 @@ function sampleStochastic(logits: Float32Array, params: SamplingParams, outputIn
   }
   for (let i = 0; i < n; i++) probs[i] /= total;
 
-  // 2. top-k: the kept set, most probable first.
+  // 2. top-k: the kept set, most probable first. Ranks come from the logits themselves
+  // (NaN last), so tokens whose probabilities round to the same value still rank by logit.
+  const rank = new Float64Array(n);
+  for (let i = 0; i < n; i++) rank[i] = logits[i] === logits[i] ? logits[i] : -Infinity;
   let ranked: number[] | undefined;
-  if (params.topK > 0 && params.topK < n) ranked = topIndices(probs, params.topK);
+  if (params.topK > 0 && params.topK < n) ranked = topIndices(rank, params.topK);
 
   // 3. top-p over the (renormalised) kept set.
-  if (params.topP < 1) ranked = nucleus(probs, ranked, params.topP);
+  if (params.topP < 1) ranked = nucleus(probs, rank, ranked, params.topP);
 
   // 4. inverse CDF in id order over the kept set.
   const u = uniform(params.seed, outputIndex);
@@ -176,27 +172,35 @@ function sampleStochastic(logits: Float32Array, params: SamplingParams, outputIn
 }
 
 /**
- * The smallest prefix of the ranked candidates whose renormalised mass reaches `topP`.
- * Without a ranking (no top-k), only tokens with probability at least `(1 - topP) / n`
- * can be in the nucleus when their mass already reaches `topP`, so only they are sorted.
+ * The smallest prefix of the ranked candidates (all tokens when `ranked` is undefined)
+ * whose share of the candidates' mass reaches `topP`. Without a ranking, only tokens of
+ * probability at least `(1 - topP) / n` can be in the nucleus once their mass reaches
+ * `topP` (the rest weigh less than `1 - topP` together), so only they are sorted.
  */
-function nucleus(probs: Float64Array, ranked: number[] | undefined, topP: number): number[] {
-  const n = probs.length;
+function nucleus(
+  probs: Float64Array,
+  rank: Float64Array,
+  ranked: number[] | undefined,
+  topP: number,
+): number[] {
+  let keptMass = 0;
   if (ranked === undefined) {
+    const n = probs.length;
     const threshold = (1 - topP) / n;
     const candidates: number[] = [];
     let mass = 0;
     for (let i = 0; i < n; i++) {
+      keptMass += probs[i];
       if (probs[i] >= threshold) {
         candidates.push(i);
         mass += probs[i];
       }
     }
-    const all = mass >= topP ? candidates : Array.from({ length: n }, (_, i) => i);
-    ranked = sortByValue(all, probs);
+    const all = mass >= topP * keptMass ? candidates : Array.from({ length: n }, (_, i) => i);
+    ranked = sortByValue(all, rank);
+  } else {
+    for (const t of ranked) keptMass += probs[t];
   }
-  let keptMass = 0;
-  for (const t of ranked) keptMass += probs[t];
   let cum = 0;
   for (let j = 0; j < ranked.length; j++) {
     cum += probs[ranked[j]];
@@ -205,8 +209,8 @@ function nucleus(probs: Float64Array, ranked: number[] | undefined, topP: number
   return ranked;
 }
 
-function drawInIdOrder(probs: Float64Array, kept: number[] | undefined, u: number): number {
-  const ids = kept ?? undefined;
+/** Inverse CDF over the kept ids (all ids when undefined), walked in increasing id order. */
+function drawInIdOrder(probs: Float64Array, ids: number[] | undefined, u: number): number {
   const count = ids ? ids.length : probs.length;
   let mass = 0;
   for (let j = 0; j < count; j++) mass += probs[ids ? ids[j] : j];

@@ -8,7 +8,8 @@
  * @module
  */
 
-import { definePlugin, z } from "../mod.ts";
+import { z } from "npm:zod@4.6.7";
+import { definePlugin } from "../mod.ts";
 import type { RequestView, Scheduler } from "../mod.ts";
 
 const options = z.object({

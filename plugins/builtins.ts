@@ -13,6 +13,16 @@ import { vllmBatcher } from "../policies/vllm/mod.ts";
 import { prefillFirst } from "../policies/prefill_first/mod.ts";
 import { lruPrefix } from "../policies/lru_prefix/mod.ts";
 import { referenceExecutor } from "../kernels/reference/plugin.ts";
+import { sarathi } from "../policies/sarathi/mod.ts";
+import { orca } from "../policies/orca/mod.ts";
+import { fasterTransformer } from "../policies/fastertransformer/mod.ts";
+import { simpleChunking } from "../policies/simple_chunking/mod.ts";
+import { pastFuture } from "../policies/past_future/mod.ts";
+import { reserveMax } from "../policies/reserve_max/mod.ts";
+import { oracleAdmission } from "../policies/oracle_admission/mod.ts";
+import { ltr } from "../policies/ltr/mod.ts";
+import { mlfq } from "../policies/mlfq/mod.ts";
+import { oracleSjf, oracleSrtf } from "../policies/oracle_sjf/mod.ts";
 
 /** The built-in slots, in the order `--help` lists them. */
 export const BUILTIN_SLOTS: readonly SlotSpec[] = [
@@ -57,6 +67,17 @@ export const BUILTIN_PLUGINS: readonly Plugin[] = [
   prefillFirst,
   lruPrefix,
   referenceExecutor,
+  sarathi,
+  orca,
+  fasterTransformer,
+  simpleChunking,
+  pastFuture,
+  reserveMax,
+  oracleAdmission,
+  ltr,
+  mlfq,
+  oracleSjf,
+  oracleSrtf,
 ] as Plugin[];
 
 /** A fresh registry holding the built-in slots and plugins. */

@@ -22,11 +22,29 @@
  * @module
  */
 
+// Plugins import zod themselves (`import { z } from "zod"`); it is not re-exported here,
+// so the public API stays free of zod's type names.
 import { z } from "zod";
 import type { PluginContext, SlotTypes } from "../core/slots.ts";
 
-/** Any zod object schema: a plugin's options. */
-export type OptionsSchema = z.ZodObject<z.ZodRawShape>;
+/**
+ * A plugin's options schema: any zod 4 object schema (`z.object({...})`). Described
+ * structurally so the public API does not depend on zod's type names.
+ */
+export interface OptionsSchema {
+  /** zod's internals; `output` carries the parsed options type. */
+  readonly _zod: { readonly output: unknown };
+  /** Validate raw options, filling in defaults. */
+  safeParse(data: unknown): OptionsParseResult;
+}
+
+/** What {@link OptionsSchema.safeParse} returns. */
+export type OptionsParseResult =
+  | { success: true; data: unknown }
+  | { success: false; error: { issues: readonly { path: PropertyKey[]; message: string }[] } };
+
+/** The parsed options of schema `O`. */
+export type OptionsOf<O extends OptionsSchema> = O["_zod"]["output"];
 
 /** The implementation type of slot `S` (unknown for slots registered later). */
 export type SlotImpl<S extends string> = S extends keyof SlotTypes ? SlotTypes[S] : unknown;
@@ -44,7 +62,7 @@ export interface Plugin<S extends string = string, O extends OptionsSchema = Opt
   /** Options, with defaults; CLI flags, config files and the admin API derive from it. */
   readonly options: O;
   /** Build the implementation (may be async: loading weights, compiling kernels). */
-  create(options: z.output<O>, ctx: PluginContext): SlotImpl<S> | Promise<SlotImpl<S>>;
+  create(options: OptionsOf<O>, ctx: PluginContext): SlotImpl<S> | Promise<SlotImpl<S>>;
 }
 
 /** Plugin fields that may be left out of `definePlugin`. */
@@ -59,7 +77,7 @@ export interface PluginInput<S extends string, O extends OptionsSchema>
 }
 
 /** Declare a plugin; fills in defaults and checks the obvious mistakes early. */
-export function definePlugin<S extends string, O extends OptionsSchema = z.ZodObject<Record<string, never>>>(
+export function definePlugin<S extends string, O extends OptionsSchema = OptionsSchema>(
   input: PluginInput<S, O>,
 ): Plugin<S, O> {
   if (!/^[a-z][a-z0-9-]*$/.test(input.name)) {
@@ -77,5 +95,3 @@ export function definePlugin<S extends string, O extends OptionsSchema = z.ZodOb
     options: (input.options ?? z.object({})) as O,
   };
 }
-
-export { z };

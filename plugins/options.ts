@@ -37,7 +37,10 @@ type JsonSchema = {
 
 /** JSON-schema description of a plugin's options (input side: defaults are optional). */
 export function optionsJsonSchema(schema: OptionsSchema): Record<string, JsonSchema> {
-  const js = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as JsonSchema;
+  const js = z.toJSONSchema(schema as unknown as z.ZodType, {
+    io: "input",
+    unrepresentable: "any",
+  }) as JsonSchema;
   return js.properties ?? {};
 }
 

@@ -59,6 +59,8 @@ export interface Scenario {
   others?: Record<string, { name: string; options?: Record<string, unknown> }>;
   /** Seconds a simulated step takes (default 0.01 + 1e-5 per token). */
   stepTime?: (numTokens: number) => number;
+  /** Longest context (default 512: the conformance workload stays under it). */
+  maxModelLen?: number;
   /** Give up after this many steps (default 100,000). */
   maxSteps?: number;
 }
@@ -135,7 +137,7 @@ export async function testPlugin(plugin: Plugin, scenario: Scenario): Promise<Sc
     clock,
     blockSize: scenario.blockSize ?? 16,
     numBlocks: scenario.numBlocks ?? 256,
-    maxModelLen: 4096,
+    maxModelLen: scenario.maxModelLen ?? 512,
     log: () => {},
     plugins: {
       ...(plugin.slot !== "executor" ? { executor: { name: "scripted" } } : {}),
@@ -143,7 +145,7 @@ export async function testPlugin(plugin: Plugin, scenario: Scenario): Promise<Sc
       [plugin.slot]: { name: plugin.name, options: scenario.options },
     },
   });
-  const shared = Array.from({ length: 4096 }, (_, i) => 3 + ((i * 7) % 250));
+  const shared = Array.from({ length: scenario.maxModelLen ?? 512 }, (_, i) => 3 + ((i * 7) % 250));
   const results: ScenarioResult["requests"] = scenario.requests.map(() => ({
     reason: undefined,
     tokens: [],

@@ -1,5 +1,6 @@
 // Test doubles shared by the core tests.
-import { definePlugin, type Plugin, z } from "../../plugins/define.ts";
+import { z } from "zod";
+import { definePlugin, type Plugin } from "../../plugins/define.ts";
 import { builtinRegistry } from "../../plugins/builtins.ts";
 import type { Registry } from "../../plugins/registry.ts";
 import type { BatchSequence } from "../../core/types.ts";

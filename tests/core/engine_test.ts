@@ -4,7 +4,8 @@ import { VirtualClock } from "../../core/clock.ts";
 import { UsageError } from "../../core/errors.ts";
 import { presetModel } from "../../core/model/load.ts";
 import { EOS_ID } from "../../core/model/byte_tokenizer.ts";
-import { definePlugin, z } from "../../plugins/define.ts";
+import { z } from "zod";
+import { definePlugin } from "../../plugins/define.ts";
 import type { RequestEvent, RequestInput } from "../../core/types.ts";
 import { registryWith, scriptedExecutor } from "./_fakes.ts";
 

@@ -1,0 +1,63 @@
+/**
+ * The `reference` executor: plain TypeScript, f32, one forward pass per batch over a
+ * paged KV store, then sampling. The oracle every other executor is tested against.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { definePlugin, type Plugin } from "../../plugins/define.ts";
+import type { Executor, PluginContext } from "../../core/slots.ts";
+import type { Batch, StepOutput, TokenLogprob } from "../../core/types.ts";
+import { sampleToken } from "../../core/sampling.ts";
+import { PagedKvStore } from "./kv_store.ts";
+import { forward } from "./forward.ts";
+
+/** Options of the reference executor. */
+const options = z.object({
+  keepLogits: z.boolean().default(false).describe(
+    "return each sampling sequence's full logits (for comparing executors)",
+  ),
+});
+
+/** Build the executor: loads the weights once and allocates the KV pool. */
+async function create(
+  opts: z.output<typeof options>,
+  ctx: PluginContext,
+): Promise<Executor> {
+  const config = ctx.model.config;
+  const weights = await ctx.model.weights();
+  const kv = new PagedKvStore(config, ctx.kv.numBlocks, ctx.kv.blockSize);
+  return {
+    simulated: false,
+    run(batch: Batch): StepOutput {
+      const logits = forward(weights, config, kv, batch);
+      const tokens = new Int32Array(batch.sequences.length).fill(-1);
+      const logprobs: (TokenLogprob | undefined)[] = new Array(batch.sequences.length);
+      let anyLogprobs = false;
+      batch.sequences.forEach((seq, s) => {
+        const l = logits[s];
+        if (l === undefined) return;
+        const sampled = sampleToken(l, seq.sampling, seq.outputIndex);
+        tokens[s] = sampled.token;
+        logprobs[s] = sampled.logprob;
+        if (sampled.logprob) anyLogprobs = true;
+      });
+      const out: StepOutput = { tokens };
+      if (anyLogprobs) out.logprobs = logprobs;
+      if (opts.keepLogits) out.logits = logits;
+      return out;
+    },
+  };
+}
+
+/** The `reference` executor plugin (slot `executor`). */
+export const referenceExecutor: Plugin<"executor", typeof options> = definePlugin({
+  name: "reference",
+  slot: "executor",
+  description: "Plain TypeScript f32 forward pass over the paged KV cache (the oracle).",
+  options,
+  create,
+});
+
+export default referenceExecutor;
