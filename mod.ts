@@ -45,6 +45,7 @@ export { HfTokenizer } from "./core/model/hf_tokenizer.ts";
 export {
   encodeSafetensors,
   SafetensorsFile,
+  type SafetensorsDtype,
   type TensorInfo,
   type TensorToWrite,
   writeSafetensors,

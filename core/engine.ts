@@ -1117,15 +1117,22 @@ export class Engine {
    * `until` (the next arrival), before a step that needs more KV blocks than are free
    * (the policies would preempt), and after a step in which a request finished.
    * Preconditions (else it returns 0 and does nothing): a virtual clock, no pending swap,
-   * nothing waiting, detokenisation off, every running request decoding without stop
-   * strings. Decision time is not measured on these steps. Returns the steps run.
+   * nothing waiting (see `waiting`), detokenisation off, every running request decoding without stop
+   * strings. With `waiting` true, requests may wait: the caller vouches that the policies,
+   * having admitted none in a decode-only step, admit none until a request finishes or
+   * arrives (true of memory- and budget-based admission: free blocks only shrink while
+   * decoding). Decision time is not measured on these steps. Returns the steps run.
    */
-  async repeatDecodeSteps(maxSteps: number, until: number = Infinity): Promise<number> {
+  async repeatDecodeSteps(
+    maxSteps: number,
+    until: number = Infinity,
+    waiting = false,
+  ): Promise<number> {
     const running = this.#running.slice();
     const n = running.length;
     if (
       !this.clock.virtual || this.#detokenize || this.#pending.size > 0 ||
-      this.#waiting.length > 0 || n === 0 || n > this.limits.maxBatchSeqs ||
+      (this.#waiting.length > 0 && !waiting) || n === 0 || n > this.limits.maxBatchSeqs ||
       n > this.limits.maxBatchTokens
     ) return 0;
     const sequences: BatchSequence[] = new Array(n);

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { definePlugin, type Plugin, z } from "../../plugins/define.ts";
+import { z } from "zod";
+import { definePlugin, type Plugin } from "../../plugins/define.ts";
 import type { KvCachePolicy } from "../../core/slots.ts";
 
 /** An O(1) least-recently-freed queue of block ids (intrusive doubly linked list). */

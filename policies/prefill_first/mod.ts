@@ -6,7 +6,8 @@
  * @module
  */
 
-import { definePlugin, type Plugin, z } from "../../plugins/define.ts";
+import { z } from "zod";
+import { definePlugin, type Plugin } from "../../plugins/define.ts";
 import type { Batcher } from "../../core/slots.ts";
 
 const options = z.object({

@@ -13,7 +13,10 @@ Deno.test("a changed plugin file is imported again under a fresh URL", async () 
   const dir = await Deno.makeTempDir();
   const file = `${dir}/p.ts`;
   const write = (v: string) =>
-    Deno.writeTextFile(file, `export default { name: "live", slot: "scheduler", apiVersion: 1, description: "${v}", options: undefined, create: () => ({}) };`);
+    Deno.writeTextFile(
+      file,
+      `export default { name: "live", slot: "scheduler", apiVersion: 1, description: "${v}", options: undefined, create: () => ({}) };`,
+    );
   await write("one");
   const r = builtinRegistry();
   await loadPluginModule(file, r);
@@ -25,6 +28,9 @@ Deno.test("a changed plugin file is imported again under a fresh URL", async () 
 });
 
 Deno.test("a module that cannot load or exports no plugin is a clear error", async () => {
-  await assert.rejects(loadPluginModule("./no/such/plugin.ts", builtinRegistry()), /cannot load plugin module \.\/no\/such\/plugin\.ts/);
+  await assert.rejects(
+    loadPluginModule("./no/such/plugin.ts", builtinRegistry()),
+    /cannot load plugin module \.\/no\/such\/plugin\.ts/,
+  );
   await assert.rejects(loadPluginModule("./core/clock.ts", builtinRegistry()), /exports no plugin/);
 });
