@@ -236,7 +236,8 @@ export class Engine {
         "--block-size",
       );
     }
-    const numBlocks = options.numBlocks ?? defaultNumBlocks(options.model, blockSize, options.maxModelLen);
+    const numBlocks = options.numBlocks ??
+      defaultNumBlocks(options.model, blockSize, options.maxModelLen);
     if (!Number.isInteger(numBlocks) || numBlocks < 2) {
       throw new UsageError(
         `the KV pool needs an integer of at least 2 blocks, got ${numBlocks}`,
@@ -818,8 +819,7 @@ export class Engine {
         const b = this.pool.lookup(
           r.hashOfBlock(hits, bs),
           r.parentHashOfBlock(hits, bs),
-          r.tokens(hits * bs, (hits + 1) * bs),
-          0,
+          ...r.blockTokens(hits, bs),
         );
         if (b < 0) break;
         this.pool.acquire(b);
@@ -872,8 +872,7 @@ export class Engine {
           r.blockTable[k],
           r.hashOfBlock(k, bs),
           r.parentHashOfBlock(k, bs),
-          r.tokens(k * bs, (k + 1) * bs),
-          0,
+          ...r.blockTokens(k, bs),
         );
       }
       r.registeredBlocks = Math.max(r.registeredBlocks, full);
@@ -1053,8 +1052,7 @@ export class Engine {
           const b = pool.lookup(
             r.hashOfBlock(hits, bs),
             r.parentHashOfBlock(hits, bs),
-            r.tokens(hits * bs, (hits + 1) * bs),
-            0,
+            ...r.blockTokens(hits, bs),
           );
           if (b < 0) break;
           if (pool.refCount(b) === 0) freeHits++;
@@ -1212,7 +1210,10 @@ export class Engine {
 function defaultNumBlocks(model: Model, blockSize: number, maxModelLen?: number): number {
   const c = model.config;
   const bytesPerToken = 2 * c.nLayers * c.nKvHeads * c.headDim * 4;
-  const tokens = Math.max(2 * (maxModelLen ?? c.maxSeqLen), Math.min(16384, Math.floor(2 ** 29 / bytesPerToken)));
+  const tokens = Math.max(
+    2 * (maxModelLen ?? c.maxSeqLen),
+    Math.min(16384, Math.floor(2 ** 29 / bytesPerToken)),
+  );
   return Math.ceil(tokens / blockSize);
 }
 

@@ -115,13 +115,23 @@ export class Request implements RequestView {
     return out;
   }
 
+  /**
+   * Where the tokens of full block `i` can be read: the prompt array itself when the block
+   * lies inside the prompt (no copy), else a fresh array. Returns `[array, offset]`.
+   */
+  blockTokens(i: number, blockSize: number): [readonly number[], number] {
+    const from = i * blockSize;
+    if (from + blockSize <= this.promptTokens.length) return [this.promptTokens, from];
+    return [this.tokens(from, from + blockSize), 0];
+  }
+
   /** Hash of full block `i` (positions `i * blockSize ..`), computed on first use. */
   hashOfBlock(i: number, blockSize: number): number {
     while (this.blockHashes.length <= i) {
       const k = this.blockHashes.length;
       const parent = k === 0 ? ROOT_HASH : this.blockHashes[k - 1];
-      const toks = this.tokens(k * blockSize, (k + 1) * blockSize);
-      this.blockHashes.push(blockHash(parent, toks, 0, blockSize));
+      const [toks, from] = this.blockTokens(k, blockSize);
+      this.blockHashes.push(blockHash(parent, toks, from, from + blockSize));
     }
     return this.blockHashes[i];
   }
