@@ -44,8 +44,8 @@ export { ByteTokenizer } from "./core/model/byte_tokenizer.ts";
 export { HfTokenizer } from "./core/model/hf_tokenizer.ts";
 export {
   encodeSafetensors,
-  SafetensorsFile,
   type SafetensorsDtype,
+  SafetensorsFile,
   type TensorInfo,
   type TensorToWrite,
   writeSafetensors,
@@ -66,3 +66,4 @@ export { Registry, type SlotSpec } from "./plugins/registry.ts";
 export { BUILTIN_PLUGINS, BUILTIN_SLOTS, builtinRegistry } from "./plugins/builtins.ts";
 export { loadPluginModule } from "./plugins/loader.ts";
 export { parseOptions } from "./plugins/options.ts";
+export * from "./server/mod.ts";

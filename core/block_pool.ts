@@ -40,6 +40,77 @@ export function blockHash(
   return ((a >>> 0) & 0xfffff) * 4294967296 + (b >>> 0);
 }
 
+/**
+ * Map from block hash to block id in typed arrays (open addressing, linear probing,
+ * backward-shift deletion): no allocation and no boxed keys on the hot path. It never
+ * holds more entries than the pool has blocks, so a table of twice that never fills.
+ */
+export class HashIndex {
+  readonly #keys: Float64Array;
+  readonly #values: Int32Array;
+  readonly #mask: number;
+
+  /** Room for `capacity` entries. */
+  constructor(capacity: number) {
+    let size = 16;
+    while (size < 2 * capacity) size *= 2;
+    this.#keys = new Float64Array(size);
+    this.#values = new Int32Array(size).fill(-1);
+    this.#mask = size - 1;
+  }
+
+  #slot(hash: number): number {
+    return (hash ^ (hash / 4294967296)) & this.#mask;
+  }
+
+  /** The block under `hash`, or -1. */
+  get(hash: number): number {
+    for (let i = this.#slot(hash);; i = (i + 1) & this.#mask) {
+      const v = this.#values[i];
+      if (v < 0) return -1;
+      if (this.#keys[i] === hash) return v;
+    }
+  }
+
+  /** Insert; false when the hash is already present. */
+  add(hash: number, block: number): boolean {
+    for (let i = this.#slot(hash);; i = (i + 1) & this.#mask) {
+      if (this.#values[i] < 0) {
+        this.#keys[i] = hash;
+        this.#values[i] = block;
+        return true;
+      }
+      if (this.#keys[i] === hash) return false;
+    }
+  }
+
+  /** Remove `hash` if it maps to `block`. */
+  delete(hash: number, block: number): void {
+    const mask = this.#mask, keys = this.#keys, values = this.#values;
+    let i = this.#slot(hash);
+    for (;; i = (i + 1) & mask) {
+      if (values[i] < 0) return;
+      if (keys[i] === hash) break;
+    }
+    if (values[i] !== block) return;
+    // Shift later entries of the probe run back into the hole.
+    for (let j = (i + 1) & mask; values[j] >= 0; j = (j + 1) & mask) {
+      const home = this.#slot(keys[j]);
+      if (((j - home) & mask) >= ((j - i) & mask)) {
+        keys[i] = keys[j];
+        values[i] = values[j];
+        i = j;
+      }
+    }
+    values[i] = -1;
+  }
+
+  /** Remove every entry. */
+  clear(): void {
+    this.#values.fill(-1);
+  }
+}
+
 /** Hash seed of the first block of every sequence. */
 export const ROOT_HASH = 0;
 
@@ -57,7 +128,7 @@ export class BlockPool {
   readonly #hash: Float64Array;
   readonly #parent: Float64Array;
   readonly #tokens: Int32Array;
-  readonly #byHash = new Map<number, number>();
+  readonly #byHash: HashIndex;
   readonly #free: number[] = [];
 
   /** All blocks start free and uncached. */
@@ -72,6 +143,7 @@ export class BlockPool {
     this.#hash = new Float64Array(numBlocks).fill(NO_HASH);
     this.#parent = new Float64Array(numBlocks);
     this.#tokens = new Int32Array(numBlocks * blockSize);
+    this.#byHash = new HashIndex(numBlocks);
     for (let b = numBlocks - 1; b >= 0; b--) this.#free.push(b);
   }
 
@@ -144,18 +216,17 @@ export class BlockPool {
     from: number,
   ): void {
     if (!this.policy.prefixCaching || this.#hash[block] !== NO_HASH) return;
-    if (this.#byHash.has(hash)) return;
+    if (!this.#byHash.add(hash, block)) return;
     this.#hash[block] = hash;
     this.#parent[block] = parent;
     const base = block * this.blockSize;
     for (let i = 0; i < this.blockSize; i++) this.#tokens[base + i] = tokens[from + i];
-    this.#byHash.set(hash, block);
   }
 
   /** The cached block holding exactly this prefix block, or -1. */
   lookup(hash: number, parent: number, tokens: ArrayLike<number>, from: number): number {
     const block = this.#byHash.get(hash);
-    if (block === undefined || this.#parent[block] !== parent) return -1;
+    if (block < 0 || this.#parent[block] !== parent) return -1;
     const base = block * this.blockSize;
     for (let i = 0; i < this.blockSize; i++) {
       if (this.#tokens[base + i] !== tokens[from + i]) return -1;
@@ -185,14 +256,14 @@ export class BlockPool {
       this.#unregister(b);
       this.#free.push(b);
     }
-    for (const [, b] of this.#byHash) this.#hash[b] = NO_HASH;
+    this.#hash.fill(NO_HASH);
     this.#byHash.clear();
   }
 
   #unregister(block: number): void {
     const h = this.#hash[block];
     if (h === NO_HASH) return;
-    if (this.#byHash.get(h) === block) this.#byHash.delete(h);
+    this.#byHash.delete(h, block);
     this.#hash[block] = NO_HASH;
   }
 }

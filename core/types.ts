@@ -33,7 +33,7 @@ export interface SamplingParams {
 export interface RequestInput {
   /** Unique id; generated when absent. */
   id?: string;
-  /** Prompt as token ids. Either this or `prompt`. */
+  /** Prompt as token ids (kept by reference: do not change the array after submitting). Either this or `prompt`. */
   promptTokens?: number[];
   /** Prompt as text, encoded with the model's tokenizer. */
   prompt?: string;
@@ -176,6 +176,12 @@ export interface BatchSequence {
   outputIndex: number;
   /** Hidden facts for a simulated executor (see {@link RequestInput.hidden}). */
   hidden?: { outputLength: number };
+  /**
+   * RelayAttention: positions `0 .. batch.relay.tokens.length - 1` are the shared prompt's,
+   * held by the executor, not in `blockTable`; `startPos` stays absolute and block-table
+   * slot 0 holds position `batch.relay.tokens.length`.
+   */
+  prefixed?: boolean;
 }
 
 /** What an executor runs: one iteration. */
@@ -188,6 +194,11 @@ export interface Batch {
   numTokens: number;
   /** Sequences that decode one new token (the rest are prompt chunks or recompute). */
   numDecodes: number;
+  /**
+   * RelayAttention: the shared prompt of the step's `prefixed` sequences (BOS included);
+   * the executor computes its KV once per `id` and keeps it contiguous.
+   */
+  relay?: { id: string; tokens: readonly number[] };
 }
 
 /** Log-probabilities of one sampled token. */

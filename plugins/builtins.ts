@@ -13,6 +13,9 @@ import { vllmBatcher } from "../policies/vllm/mod.ts";
 import { prefillFirst } from "../policies/prefill_first/mod.ts";
 import { lruPrefix } from "../policies/lru_prefix/mod.ts";
 import { referenceExecutor } from "../kernels/reference/plugin.ts";
+import { wasmExecutor } from "../kernels/wasm/plugin.ts";
+import { webgpuExecutor } from "../kernels/webgpu/executor.ts";
+import { simExecutor } from "../kernels/sim/plugin.ts";
 import { sarathi } from "../policies/sarathi/mod.ts";
 import { orca } from "../policies/orca/mod.ts";
 import { fasterTransformer } from "../policies/fastertransformer/mod.ts";
@@ -67,6 +70,9 @@ export const BUILTIN_PLUGINS: readonly Plugin[] = [
   prefillFirst,
   lruPrefix,
   referenceExecutor,
+  wasmExecutor,
+  webgpuExecutor,
+  simExecutor,
   sarathi,
   orca,
   fasterTransformer,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { blockHash, BlockPool, ROOT_HASH } from "../../core/block_pool.ts";
+import { blockHash, BlockPool, HashIndex, ROOT_HASH } from "../../core/block_pool.ts";
 import { LruBlockQueue } from "../../policies/lru_prefix/mod.ts";
 import type { KvCachePolicy } from "../../core/slots.ts";
 
@@ -122,4 +122,29 @@ Deno.test("block hashes are stable and chain on the parent", () => {
   );
   // The hash reads only the given range of a larger array.
   assert.equal(blockHash(ROOT_HASH, [1, 2, 3, 4], 0, 4), blockHash(0, [0, 1, 2, 3, 4], 1, 5));
+});
+
+Deno.test("the hash index agrees with a Map under random inserts and deletes", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 40 })), { maxLength: 400 }),
+      (ops) => {
+        const index = new HashIndex(32);
+        const model = new Map<number, number>();
+        // Keys spread over 52 bits but colliding often in a small table.
+        const key = (k: number) => k * 1048583 * 4294967296 + k * 64;
+        for (const [insert, k] of ops) {
+          if (insert && (model.has(key(k)) || model.size < 32)) {
+            assert.equal(index.add(key(k), k), !model.has(key(k)));
+            if (!model.has(key(k))) model.set(key(k), k);
+          } else if (!insert) {
+            index.delete(key(k), k);
+            model.delete(key(k));
+          }
+          for (let j = 0; j <= 40; j++) assert.equal(index.get(key(j)), model.get(key(j)) ?? -1);
+        }
+      },
+    ),
+    { numRuns: 200 },
+  );
 });

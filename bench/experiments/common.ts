@@ -1,0 +1,69 @@
+/**
+ * What the paper-reproduction experiments share: a simulated deployment (a model
+ * profile on a GPU profile, KV capacity from its memory or given in tokens), the list
+ * of plugins trusted for fast-forward, and table printing.
+ *
+ * @module
+ */
+
+import type { SimulationOptions } from "../../core/simulation.ts";
+import { modelProfile } from "../../kernels/sim/models.ts";
+import { simModel } from "../../kernels/sim/sim_model.ts";
+import { gpuProfile } from "../../kernels/sim/hardware.ts";
+import { kvCapacityBlocks } from "../../kernels/sim/kv_capacity.ts";
+
+/** A plugin choice per slot. */
+export type Plugins = Record<string, { name: string; options?: Record<string, unknown> }>;
+
+/**
+ * Plugins whose plan is "decode every running request" whenever nothing waits and every
+ * running request decodes, so runs of such steps may be computed at once. The ranking
+ * schedulers keep per-request state that tolerates skipped decisions (idle and service
+ * counters read the engine's step and clock).
+ */
+export const FAST_FORWARD_SAFE: Readonly<Record<string, readonly string[]>> = {
+  scheduler: ["fcfs", "priority", "ltr", "mlfq", "oracle-sjf", "oracle-srtf"],
+  batcher: ["vllm", "prefill-first", "sarathi", "orca", "fastertransformer", "simple-chunking"],
+};
+
+/** Engine options of a simulated deployment. */
+export function deployment(o: {
+  model: string;
+  gpu: string;
+  plugins: Plugins;
+  maxModelLen: number;
+  /** KV capacity in tokens; default: what the GPU's memory leaves (optionally `memoryGiB`). */
+  kvTokens?: number;
+  /** Override of the GPU's memory, GiB (A100 40G on an A100 80G profile). */
+  memoryGiB?: number;
+  seed?: number;
+}): SimulationOptions["engine"] {
+  const profile = modelProfile(o.model);
+  const hw = gpuProfile(o.gpu);
+  const hardware = o.memoryGiB ? { ...hw, memory: o.memoryGiB * 1024 ** 3 } : hw;
+  const numBlocks = o.kvTokens !== undefined
+    ? Math.ceil(o.kvTokens / 16)
+    : kvCapacityBlocks({ hardware, model: profile, blockSize: 16 });
+  return {
+    model: simModel(profile),
+    blockSize: 16,
+    numBlocks,
+    maxModelLen: o.maxModelLen,
+    maxBatchSeqs: 4096,
+    maxBatchTokens: 65536,
+    seed: o.seed ?? 0,
+    log: () => {},
+    plugins: { executor: { name: "sim", options: { gpu: o.gpu } }, ...o.plugins },
+  };
+}
+
+/** Print a Markdown table. */
+export function markdownTable(header: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+/** Fixed decimals, or "-" for undefined / NaN. */
+export function fmt(x: number | undefined, digits = 2): string {
+  return x === undefined || !Number.isFinite(x) ? "-" : x.toFixed(digits);
+}

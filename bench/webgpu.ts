@@ -1,0 +1,199 @@
+/**
+ * `deno task bench webgpu`: decode throughput of the WebGPU forward pass and the share of
+ * the device's memory bandwidth it achieves.
+ *
+ * For each batch size: B sequences with a `--context`-token prompt are prefilled, then
+ * decoded. Two numbers per batch:
+ * - end to end: steps run one after another, each with its read-back (what serving gets;
+ *   in Deno every read-back costs about 10 ms, deno-webgpu-wasm-notes 0.1);
+ * - device: identical decode passes repeated in one submission, less one pass, so the
+ *   read-back floor cancels (`kernels/webgpu/timing.ts`); bytes moved per pass (weights once, plus each sequence's KV)
+ *   over that time is the achieved bandwidth.
+ * The yardstick is a streaming-read probe kernel on the same device, and `--peak-gbs`
+ * (the GPU's data-sheet bandwidth) when given.
+ *
+ * Flags: `--model NAME` (a preset, or `tinyllama-1.1b`: a 1.1B dummy-weight Llama shape),
+ * `--batches 1,64 --context 128 --steps 8 --budget-s 20 --weights auto|f32|f16
+ * --peak-gbs 3350`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { openGpu } from "../kernels/webgpu/device.ts";
+import { GpuRunner, type RunnerSequence } from "../kernels/webgpu/runner.ts";
+import { bind, buffer, pipeline, signature, STORAGE } from "../kernels/webgpu/resources.ts";
+import { bandwidthShader, PROBE_LOADS, PROBE_THREADS } from "../kernels/webgpu/wgsl/probe.ts";
+import { presetConfig } from "../core/model/presets.ts";
+import { dummyWeights } from "../core/model/dummy.ts";
+import type { ModelConfig } from "../core/model/types.ts";
+import type { WeightType } from "../kernels/webgpu/wgsl/common.ts";
+import { deviceSeconds } from "../kernels/webgpu/timing.ts";
+
+/** A 1.1B-parameter Llama shape (TinyLlama's), for dummy weights. */
+const TINYLLAMA: ModelConfig = {
+  dim: 2048,
+  hiddenDim: 5632,
+  nLayers: 22,
+  nHeads: 32,
+  nKvHeads: 4,
+  headDim: 64,
+  vocabSize: 32000,
+  maxSeqLen: 2048,
+  ropeTheta: 10000,
+  normEps: 1e-5,
+  tieEmbeddings: false,
+  bosTokenId: 1,
+  eosTokenIds: [2],
+};
+
+function weightBytes(c: ModelConfig, type: WeightType): number {
+  const qkv = (c.nHeads + 2 * c.nKvHeads) * c.headDim * c.dim;
+  const layer = qkv + c.nHeads * c.headDim * c.dim + 3 * c.hiddenDim * c.dim;
+  const lm = c.vocabSize * c.dim; // the LM head is read once per step; the embedding by row
+  return (c.nLayers * layer + lm) * (type === "f16" ? 2 : 4);
+}
+
+async function seconds(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return (performance.now() - t) / 1000;
+}
+
+/** GB/s of the streaming-read probe over `bytes` bytes. */
+async function probe(device: GPUDevice, bytes: number, budget: number): Promise<number> {
+  const per = PROBE_THREADS * PROBE_LOADS;
+  const groups = Math.floor(bytes / 16 / per);
+  const src = buffer(device, groups * per * 16, STORAGE, "probe-src");
+  const sums = buffer(device, groups * 4, STORAGE, "probe-sums");
+  const sig = signature(device, ["ro", "rw"]);
+  const pipe = await pipeline(device, sig, bandwidthShader(), "bandwidth-probe");
+  const group = bind(device, sig, [src, sums]);
+  const x = Math.min(groups, 65535);
+  const y = Math.ceil(groups / x);
+  const submit = async (n: number) => {
+    const enc = device.createCommandEncoder();
+    for (let i = 0; i < n; i++) {
+      const pass = enc.beginComputePass();
+      pass.setPipeline(pipe);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(x, y);
+      pass.end();
+    }
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+  };
+  // Workgroups past the end (x * y > groups) read out of bounds: WebGPU clamps, harmless.
+  const secs = await deviceSeconds(submit, budget / 4);
+  src.destroy();
+  sums.destroy();
+  return (groups * per * 16) / secs / 1e9;
+}
+
+/** Entry point for `deno task bench webgpu`. */
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: "string" },
+      batches: { type: "string", default: "1,64" },
+      context: { type: "string", default: "128" },
+      steps: { type: "string", default: "8" },
+      "budget-s": { type: "string", default: "20" },
+      weights: { type: "string", default: "auto" },
+      "peak-gbs": { type: "string" },
+    },
+  });
+  const gpu = await openGpu();
+  const info = gpu.info;
+  console.log(
+    `adapter: ${info.description}; fallback ${info.isFallback}; shader-f16 ${info.f16}; ` +
+      `subgroups ${info.subgroups}; max binding ${
+        (info.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)
+      } MiB; ` +
+      `workgroup memory ${info.maxComputeWorkgroupStorageSize} B`,
+  );
+  const modelName = values.model ?? (info.isFallback ? "small" : "tinyllama-1.1b");
+  const config = modelName === "tinyllama-1.1b" ? TINYLLAMA : presetConfig(modelName);
+  if (!config) throw new Error(`unknown model ${modelName}`);
+  const type: WeightType = values.weights === "f32" || values.weights === "f16"
+    ? values.weights
+    : (info.f16 && !info.isFallback ? "f16" : "f32");
+  const batches = values.batches.split(",").map(Number);
+  const context = Number(values.context);
+  const steps = Number(values.steps);
+  const budget = Number(values["budget-s"]);
+  const maxB = Math.max(...batches);
+  const blockSize = 16;
+  const blocksPer = Math.ceil((context + steps + 2) / blockSize);
+  let t = performance.now();
+  const weights = dummyWeights(config, 0);
+  const genS = (performance.now() - t) / 1000;
+  t = performance.now();
+  const runner = await GpuRunner.create(gpu, config, weights, {
+    maxTokens: 2048,
+    maxSeqs: maxB,
+    maxPositions: context + steps + 2,
+    numBlocks: maxB * blocksPer,
+    blockSize,
+    matvecMaxRows: 32,
+  }, type);
+  console.log(
+    `model ${modelName} (${config.nLayers} layers, dim ${config.dim}), weights ${type} ` +
+      `${(weightBytes(config, type) / 1e9).toFixed(2)} GB; dummy weights ${genS.toFixed(1)} s, ` +
+      `upload+compile ${((performance.now() - t) / 1000).toFixed(1)} s`,
+  );
+  const probeBytes = Math.min(1 << 30, info.maxStorageBufferBindingSize, info.maxBufferSize);
+  const probeGbs = await probe(gpu.device, probeBytes, budget);
+  const peak = values["peak-gbs"] ? Number(values["peak-gbs"]) : undefined;
+  console.log(
+    `bandwidth probe: ${probeGbs.toFixed(1)} GB/s` +
+      (peak ? ` (${(100 * probeGbs / peak).toFixed(0)}% of the ${peak} GB/s data sheet)` : ""),
+  );
+  const kvDim = config.nKvHeads * config.headDim;
+  for (const B of batches) {
+    const seqs: RunnerSequence[] = Array.from({ length: B }, (_, b) => ({
+      tokens: Array.from({ length: context }, (_, i) => 3 + ((b * 131 + i * 7) % 250)),
+      startPos: 0,
+      blockTable: Array.from({ length: blocksPer }, (_, i) => b * blocksPer + i),
+      prefixLen: 0,
+      mode: 0,
+      sample: true,
+      wantLogits: false,
+    }));
+    // Prefill in chunks that fit the token budget.
+    const per = Math.max(1, Math.floor(2048 / context));
+    let greedy: Int32Array = new Int32Array(B);
+    for (let first = 0; first < B; first += per) {
+      const res = await runner.run(seqs.slice(first, first + per), 0);
+      greedy.set(res.greedy, first);
+    }
+    const advance = () =>
+      seqs.forEach((s, i) => {
+        s.startPos += s.tokens.length;
+        s.tokens = [greedy[i]];
+      });
+    advance();
+    const e2e = await seconds(async () => {
+      for (let i = 0; i < steps; i++) {
+        greedy = (await runner.run(seqs, 0)).greedy;
+        advance();
+      }
+    });
+    const device = await deviceSeconds((n) => runner.run(seqs, 0, n), budget);
+    const ctxLen = seqs[0].startPos + 1;
+    const bytes = weightBytes(config, type) + B * ctxLen * config.nLayers * 2 * kvDim * 4;
+    const gbs = bytes / device / 1e9;
+    console.log(
+      `decode B=${String(B).padStart(2)}: end to end ${(B * steps / e2e).toFixed(1)} tok/s ` +
+        `(${(1000 * e2e / steps).toFixed(2)} ms/step); device ${(B / device).toFixed(1)} tok/s ` +
+        `(${(1000 * device).toFixed(3)} ms/step, ${gbs.toFixed(1)} GB/s = ` +
+        `${(100 * gbs / probeGbs).toFixed(0)}% of the probe` +
+        (peak ? `, ${(100 * gbs / peak).toFixed(0)}% of the data sheet)` : ")"),
+    );
+  }
+  runner.destroy();
+  gpu.device.destroy();
+}
+
+if (import.meta.main) await main(Deno.args);

@@ -1,0 +1,171 @@
+/**
+ * The `sim` executor: no tensors. Each step's duration comes from a cost model (a GPU
+ * profile with a model profile, or a fitted `cpu` profile) and each sampling sequence's
+ * next token from the request's hidden output length: the model's EOS once it is
+ * reached, some other token before. A request with no hidden length (a real client on a
+ * server running a simulated GPU) gets a seeded length drawn on its first token.
+ *
+ * With `realtime`, each step also sleeps for its predicted duration, so a server can run
+ * a simulated GPU on the wall clock.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { definePlugin, type Plugin } from "../../plugins/define.ts";
+import type { CostModel, Executor, PluginContext } from "../../core/slots.ts";
+import type { Batch, StepOutput } from "../../core/types.ts";
+import { UsageError } from "../../core/errors.ts";
+import { GpuCostModel, LinearCostModel, type StepShape } from "./cost_model.ts";
+import { gpuProfile, type HardwareProfile } from "./hardware.ts";
+import { findModelProfile, type ModelProfile, modelProfile, profileFromConfig } from "./models.ts";
+import { readLinearProfile } from "./profile_file.ts";
+
+const schema = z.object({
+  gpu: z.string().default("a100-80g").describe(
+    "GPU profile: a100-80g, a100-pcie-80g, h100, h200, a40, or cpu (a fitted profile)",
+  ),
+  model: z.string().default("").describe(
+    "model profile for the cost model (default: the served model's dimensions)",
+  ),
+  tp: z.number().int().min(1).max(64).default(1).describe("tensor-parallel degree"),
+  realtime: z.boolean().default(false).describe("sleep for each step's predicted duration"),
+  profileFile: z.string().default("bench/results/cpu-profile.json").describe(
+    "fitted profile read when gpu is cpu (written by `main.ts profile`)",
+  ),
+  stepOverhead: z.number().min(0).max(10).optional().describe(
+    "override the GPU profile's software time per step, seconds",
+  ),
+  seqOverhead: z.number().min(0).max(1).optional().describe(
+    "override the GPU profile's software time per sequence, seconds",
+  ),
+  meanOutput: z.number().min(1).max(1e6).default(256).describe(
+    "mean output length drawn for requests without a hidden length",
+  ),
+});
+
+/** Options schema of the `sim` executor. */
+export type SimOptionsSchema = typeof schema;
+/** Options of the `sim` executor, defaults filled in. */
+export type SimOptions = z.output<SimOptionsSchema>;
+
+/** The cost model the options describe (shared by the plugin and the simulation driver). */
+export async function simCostModel(
+  opts: Partial<SimOptions>,
+  served?: { name: string; config: PluginContext["model"]["config"] },
+): Promise<CostModel> {
+  const gpu = opts.gpu ?? "a100-80g";
+  if (gpu === "cpu") {
+    return new LinearCostModel(
+      await readLinearProfile(opts.profileFile ?? "bench/results/cpu-profile.json"),
+    );
+  }
+  let hw: HardwareProfile = gpuProfile(gpu);
+  if (opts.stepOverhead !== undefined || opts.seqOverhead !== undefined) {
+    hw = {
+      ...hw,
+      stepOverhead: opts.stepOverhead ?? hw.stepOverhead,
+      seqOverhead: opts.seqOverhead ?? hw.seqOverhead,
+    };
+  }
+  return new GpuCostModel({
+    hardware: hw,
+    model: resolveModel(opts.model ?? "", served),
+    tp: opts.tp ?? 1,
+  });
+}
+
+function resolveModel(
+  name: string,
+  served?: { name: string; config: PluginContext["model"]["config"] },
+): ModelProfile {
+  if (name) return modelProfile(name);
+  if (served) return findModelProfile(served.name) ?? profileFromConfig(served.name, served.config);
+  throw new UsageError("the sim executor needs a model profile (--executor.model NAME)", "model");
+}
+
+/** Shape of a batch as the cost model reads it. */
+export function batchShape(batch: Batch): StepShape {
+  let prefillTokens = 0, prefillContext = 0, prefillPairs = 0, prefillSeqs = 0;
+  let decodes = 0, decodeContext = 0;
+  for (const s of batch.sequences) {
+    const n = s.tokens.length;
+    if (n === 1) {
+      decodes++;
+      decodeContext += s.startPos;
+    } else {
+      prefillTokens += n;
+      prefillContext += s.startPos;
+      prefillPairs += n * (s.startPos + n / 2);
+      prefillSeqs++;
+    }
+  }
+  return { prefillTokens, prefillContext, decodes, decodeContext, prefillPairs, prefillSeqs };
+}
+
+function hashId(id: string, seed: number): number {
+  let h = (seed ^ 0x811c9dc5) >>> 0;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  h ^= h >>> 13;
+  h = Math.imul(h, 0x5bd1e995) >>> 0;
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+async function create(opts: SimOptions, ctx: PluginContext): Promise<Executor> {
+  const cost = await simCostModel(opts, ctx.model);
+  const cfg = ctx.model.config;
+  const eos = cfg.eosTokenIds.length > 0 ? cfg.eosTokenIds[0] : -1;
+  // A token that is neither EOS nor a low special id, for "keep going".
+  let other = Math.min(cfg.vocabSize - 1, 16);
+  while (cfg.eosTokenIds.includes(other)) other = (other + 1) % cfg.vocabSize;
+  const drawn = new Map<string, number>();
+  const lengthOf = (id: string, hidden?: { outputLength: number }): number => {
+    if (hidden) return hidden.outputLength;
+    let n = drawn.get(id);
+    if (n === undefined) {
+      // Exponential with the configured mean, seeded by the request id and engine seed.
+      const u = (hashId(id, ctx.seed) + 0.5) / 4294967296;
+      n = Math.max(1, Math.round(-Math.log(u) * opts.meanOutput));
+      drawn.set(id, n);
+    }
+    return n;
+  };
+  return {
+    simulated: true,
+    costModel: cost,
+    async run(batch: Batch): Promise<StepOutput> {
+      const seqs = batch.sequences;
+      const tokens = new Int32Array(seqs.length);
+      for (let i = 0; i < seqs.length; i++) {
+        const s = seqs[i];
+        if (!s.sample) {
+          tokens[i] = -1;
+          continue;
+        }
+        const len = lengthOf(s.id, s.hidden);
+        const last = s.outputIndex + 1 >= len;
+        if (last && eos >= 0) {
+          tokens[i] = eos;
+          if (!s.hidden) drawn.delete(s.id);
+        } else tokens[i] = other;
+      }
+      const duration = cost.stepTime(batchShape(batch));
+      if (opts.realtime) await new Promise((r) => setTimeout(r, duration * 1000));
+      return { tokens, duration };
+    },
+    onFinish(req): void {
+      drawn.delete(req.id);
+    },
+  };
+}
+
+/** The `sim` executor plugin (slot `executor`). */
+export const simExecutor: Plugin<"executor", SimOptionsSchema> = definePlugin({
+  name: "sim",
+  slot: "executor",
+  description: "Simulated GPU: step time from a cost model, tokens from hidden output lengths.",
+  options: schema,
+  create,
+});
+
+export default simExecutor;

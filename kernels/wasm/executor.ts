@@ -1,0 +1,241 @@
+/**
+ * The `wasm` executor proper: packs the weights into the kernels' memory once, then runs
+ * each batch as a sequence of micro-batches of at most `microBatch` tokens (causality
+ * makes this exact: a later token of a chunk attends to K/V an earlier micro-batch has
+ * already stored), and samples on the CPU with the shared sampler from the logits the
+ * kernels leave in memory. Greedy requests without log-probabilities take the argmax in
+ * WASM and copy no logits out.
+ *
+ * @module
+ */
+
+import type { Executor } from "../../core/slots.ts";
+import type { Batch, StepOutput, TokenLogprob } from "../../core/types.ts";
+import type { ModelConfig, ModelWeights } from "../../core/model/types.ts";
+import { sampleToken } from "../../core/sampling.ts";
+import { UsageError } from "../../core/errors.ts";
+import { D, DESC_ADDR, type MemoryPlan, planMemory, writeDescriptor } from "./layout.ts";
+import { packWeights, writeRope } from "./pack.ts";
+import { KernelRuntime } from "./runtime.ts";
+import type { KernelVariant } from "./module.ts";
+
+/** Settings of a {@link WasmExecutor}. */
+export interface WasmExecutorOptions {
+  /** Threads including the calling one. */
+  threads: number;
+  /** Weight storage. */
+  weights: "f32" | "bf16";
+  /** Return full logits of sampling sequences. */
+  keepLogits: boolean;
+  /** Tokens per forward pass. */
+  microBatch: number;
+  /** Spin iterations before a thread sleeps. */
+  spin: number;
+  /** Kernel build. */
+  simd: KernelVariant | "auto";
+  /** KV pool geometry. */
+  blockSize: number;
+  /** Blocks in the pool. */
+  numBlocks: number;
+  /** Longest context served. */
+  maxModelLen: number;
+  /** Most sequences per step. */
+  maxBatchSeqs: number;
+  /** Extra bytes for a bandwidth probe (benchmarks only). */
+  probeBytes?: number;
+}
+
+/** Check the model shapes the kernels support; UsageError otherwise. */
+export function checkConfig(config: ModelConfig): void {
+  const bad = (what: string) => {
+    throw new UsageError(`the wasm executor cannot run this model: ${what}`, "executor");
+  };
+  if (config.headDim % 2 !== 0) bad(`head size ${config.headDim} is odd (RoPE pairs values)`);
+  if (config.nHeads % config.nKvHeads !== 0) {
+    bad(`${config.nHeads} query heads do not split evenly over ${config.nKvHeads} KV heads`);
+  }
+}
+
+/** Runs batches on the WASM kernels. */
+export class WasmExecutor implements Executor {
+  /** Always false: real tensors on the wall clock. */
+  readonly simulated = false;
+  /** The memory plan (addresses and sizes). */
+  readonly plan: MemoryPlan;
+  /** The kernel runtime (memory and threads). */
+  readonly runtime: KernelRuntime;
+  /** The resolved settings. */
+  readonly options: Readonly<WasmExecutorOptions>;
+  readonly #config: ModelConfig;
+  readonly #i32: Int32Array;
+  readonly #desc: Int32Array;
+
+  private constructor(
+    config: ModelConfig,
+    plan: MemoryPlan,
+    runtime: KernelRuntime,
+    options: WasmExecutorOptions,
+  ) {
+    this.#config = config;
+    this.plan = plan;
+    this.runtime = runtime;
+    this.options = options;
+    this.#i32 = new Int32Array(runtime.buffer);
+    this.#desc = new Int32Array(runtime.buffer, DESC_ADDR, 256);
+  }
+
+  /** Lay out memory, start the threads and copy the weights in. */
+  static async create(
+    config: ModelConfig,
+    weights: ModelWeights,
+    options: WasmExecutorOptions,
+  ): Promise<WasmExecutor> {
+    checkConfig(config);
+    const plan = planMemory({
+      config,
+      dtype: options.weights,
+      threads: options.threads,
+      blockSize: options.blockSize,
+      numBlocks: options.numBlocks,
+      maxLen: Math.max(options.maxModelLen, 1),
+      maxSeqs: options.maxBatchSeqs,
+      microBatch: options.microBatch,
+      probeBytes: options.probeBytes,
+    });
+    const runtime = await KernelRuntime.create({
+      threads: options.threads,
+      pages: plan.pages,
+      spin: options.spin,
+      variant: options.simd,
+    });
+    try {
+      writeDescriptor(runtime.buffer, plan, config, options.threads, options.spin);
+      packWeights(runtime.buffer, plan, config, weights);
+      writeRope(runtime.buffer, plan, config);
+    } catch (e) {
+      runtime.close();
+      throw e;
+    }
+    return new WasmExecutor(config, plan, runtime, options);
+  }
+
+  /** Run one iteration: forward passes over micro-batches, then sampling. */
+  run(batch: Batch): StepOutput {
+    const cfg = this.#config;
+    const plan = this.plan;
+    const bs = this.options.blockSize;
+    const seqs = batch.sequences;
+    const i32 = this.#i32;
+    if (batch.relay || seqs.some((q) => q.prefixed)) {
+      throw new Error("the wasm executor does not run RelayAttention batches (shared-prompt KV)");
+    }
+
+    // Block tables into the table area; per fed token: sequence, position, table.
+    let tableAt = plan.tableArea;
+    const tableEnd = plan.tableArea + plan.tableCapacity * 4;
+    const tableAddr = new Array<number>(seqs.length);
+    let total = 0;
+    for (let s = 0; s < seqs.length; s++) {
+      const seq = seqs[s];
+      const end = seq.startPos + seq.tokens.length;
+      if (!(Number.isInteger(seq.startPos) && seq.startPos >= 0)) {
+        throw new RangeError(`sequence ${seq.id}: bad startPos ${seq.startPos}`);
+      }
+      if (end > plan.ropeLen) {
+        throw new RangeError(
+          `sequence ${seq.id} reaches position ${end - 1}; this executor serves ${plan.ropeLen}`,
+        );
+      }
+      const nb = Math.ceil(end / bs);
+      if (seq.blockTable.length < nb) {
+        throw new RangeError(
+          `sequence ${seq.id}: ${seq.blockTable.length} blocks do not cover ${end} positions`,
+        );
+      }
+      if (tableAt + nb * 4 > tableEnd) throw new RangeError("batch block tables exceed capacity");
+      for (let b = 0; b < nb; b++) {
+        const block = seq.blockTable[b];
+        if (!(Number.isInteger(block) && block >= 0 && block < this.options.numBlocks)) {
+          throw new RangeError(`sequence ${seq.id}: block ${block} is outside the KV pool`);
+        }
+        i32[(tableAt >> 2) + b] = block;
+      }
+      for (const t of seq.tokens) {
+        if (!(Number.isInteger(t) && t >= 0 && t < cfg.vocabSize)) {
+          throw new RangeError(`sequence ${seq.id}: token ${t} is outside 0..${cfg.vocabSize - 1}`);
+        }
+      }
+      tableAddr[s] = tableAt;
+      tableAt += nb * 4;
+      total += seq.tokens.length;
+    }
+
+    const tokens = new Int32Array(seqs.length).fill(-1);
+    const logprobs: (TokenLogprob | undefined)[] = new Array(seqs.length);
+    const logits: (Float32Array | undefined)[] | undefined = this.options.keepLogits
+      ? new Array(seqs.length)
+      : undefined;
+    let anyLogprobs = false;
+
+    const mb = plan.microBatch;
+    const desc = this.#desc;
+    let s = 0; // current sequence
+    let i = 0; // next token of it
+    while (s < seqs.length && seqs[s].tokens.length === 0) s++;
+    for (let done = 0; done < total;) {
+      const n = Math.min(mb, total - done);
+      const outSeqs: number[] = [];
+      let row = 0;
+      while (row < n) {
+        const seq = seqs[s];
+        const take = Math.min(seq.tokens.length - i, n - row);
+        for (let k = 0; k < take; k++, row++) {
+          i32[(plan.tokens >> 2) + row] = seq.tokens[i + k];
+          i32[(plan.pos >> 2) + row] = seq.startPos + i + k;
+          i32[(plan.tables >> 2) + row] = tableAddr[s];
+        }
+        i += take;
+        if (i === seq.tokens.length) {
+          if (seq.sample) {
+            i32[(plan.outRows >> 2) + outSeqs.length] = row - 1;
+            outSeqs.push(s);
+          }
+          s++;
+          i = 0;
+          while (s < seqs.length && seqs[s].tokens.length === 0) s++;
+        }
+      }
+      desc[D.T] = n;
+      desc[D.NOUT] = outSeqs.length;
+      this.runtime.forward();
+      done += n;
+
+      outSeqs.forEach((si, k) => {
+        const seq = seqs[si];
+        const addr = plan.logits + k * cfg.vocabSize * 4;
+        const p = seq.sampling;
+        if (!(p.temperature > 0) && p.logprobs < 0 && !logits) {
+          tokens[si] = this.runtime.argmax(addr, cfg.vocabSize);
+          return;
+        }
+        const view = new Float32Array(this.runtime.buffer, addr, cfg.vocabSize);
+        const sampled = sampleToken(view, p, seq.outputIndex);
+        tokens[si] = sampled.token;
+        if (sampled.logprob) {
+          logprobs[si] = sampled.logprob;
+          anyLogprobs = true;
+        }
+        if (logits) logits[si] = view.slice();
+      });
+    }
+    const out: StepOutput = { tokens };
+    if (anyLogprobs) out.logprobs = logprobs;
+    if (logits) out.logits = logits;
+    return out;
+  }
+
+  /** Stop the threads; the executor cannot run afterwards. */
+  close(): void {
+    this.runtime.close();
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * The `webgpu` executor: the model's forward pass in WGSL through `navigator.gpu`, over
+ * the engine's paged KV cache, with one read-back per step.
+ *
+ * Greedy sequences are sampled on the GPU (argmax). Sequences that sample with a
+ * temperature or ask for log-probabilities get their logits row in the same read-back and
+ * are sampled on the host by `core/sampling.ts`, so every executor draws the same tokens.
+ *
+ * RelayAttention: a batch may carry a shared prompt (see `kernels/relay/types.ts`). Its
+ * KV is computed once into contiguous per-layer buffers; when enough sequences of the
+ * step share it (the gate), attention splits into the system part and the per-request
+ * part, fused exactly; otherwise the shared positions are read inline by ordinary
+ * attention. Both give the same tokens.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { definePlugin, type Plugin } from "../../plugins/define.ts";
+import type { Executor, PluginContext } from "../../core/slots.ts";
+import type { Batch, StepOutput, TokenLogprob } from "../../core/types.ts";
+import { sampleToken } from "../../core/sampling.ts";
+import { UsageError } from "../../core/errors.ts";
+import { openGpu } from "./device.ts";
+import { GpuRunner, type RunnerResult, type RunnerSequence } from "./runner.ts";
+import type { RelayBatch } from "../relay/types.ts";
+import { useRelay } from "../relay/gate.ts";
+import type { WeightType } from "./wgsl/common.ts";
+
+/** Options schema of the webgpu executor. */
+export type WebGpuOptions = z.ZodObject<{
+  keepLogits: z.ZodDefault<z.ZodBoolean>;
+  weights: z.ZodDefault<z.ZodEnum<{ auto: "auto"; f32: "f32"; f16: "f16" }>>;
+  matvecMaxRows: z.ZodDefault<z.ZodNumber>;
+  relay: z.ZodDefault<z.ZodEnum<{ auto: "auto"; always: "always"; never: "never" }>>;
+  relayMinSharers: z.ZodDefault<z.ZodNumber>;
+  relayMinPrefix: z.ZodDefault<z.ZodNumber>;
+  maxPassTokens: z.ZodDefault<z.ZodNumber>;
+}>;
+
+const options: WebGpuOptions = z.object({
+  keepLogits: z.boolean().default(false).describe(
+    "return each sampling sequence's full logits (for comparing executors)",
+  ),
+  weights: z.enum(["auto", "f32", "f16"]).default("auto").describe(
+    "weight storage on the GPU; auto: f16 when shader-f16 is offered (f32 models on a software adapter: f32)",
+  ),
+  matvecMaxRows: z.number().int().min(1).max(256).default(32).describe(
+    "batches of at most this many tokens use the matrix-vector kernels, larger ones the tiled matmul",
+  ),
+  relay: z.enum(["auto", "always", "never"]).default("auto").describe(
+    "RelayAttention for a shared prompt: auto applies the gate, always/never force it",
+  ),
+  relayMinSharers: z.number().int().min(1).default(4).describe(
+    "gate: fewest sequences of a step sharing the prompt for the relay kernels",
+  ),
+  relayMinPrefix: z.number().int().min(0).default(256).describe(
+    "gate: shortest shared prompt (tokens) for the relay kernels",
+  ),
+  maxPassTokens: z.number().int().min(1).default(4096).describe(
+    "most tokens per GPU pass (sizes the activation buffers); larger batches take several passes",
+  ),
+});
+
+/** Build the executor: open the device, upload the weights, compile the kernels. */
+async function create(opts: z.output<typeof options>, ctx: PluginContext): Promise<Executor> {
+  const config = ctx.model.config;
+  for (const [name, value] of [["dim", config.dim], ["hiddenDim", config.hiddenDim]] as const) {
+    if (value % 4 !== 0) {
+      throw new UsageError(`executor webgpu: model ${name} ${value} is not a multiple of 4`);
+    }
+  }
+  if (config.headDim % 4 !== 0 || (config.nHeads * config.headDim) % 4 !== 0) {
+    throw new UsageError(`executor webgpu: head width ${config.headDim} is not a multiple of 4`);
+  }
+  const gpu = await openGpu();
+  // auto: f16 storage where shader-f16 is offered, except for f32 models on a fallback
+  // (software) adapter, where exactness against the reference matters more than speed.
+  const type: WeightType = opts.weights === "auto"
+    ? (gpu.info.f16 && (ctx.model.dtype !== "f32" || !gpu.info.isFallback) ? "f16" : "f32")
+    : opts.weights;
+  const weights = await ctx.model.weights();
+  const maxPositions = Math.max(ctx.limits.maxModelLen, 1);
+  // Activation buffers are sized for a capped pass; larger batches run in several passes.
+  const maxBind = gpu.info.maxStorageBufferBindingSize;
+  const widest = Math.max(
+    2 * config.hiddenDim,
+    (config.nHeads + 2 * config.nKvHeads) * config.headDim,
+    config.nHeads * (config.headDim + 1),
+  );
+  const capTokens = Math.max(
+    1,
+    Math.min(ctx.limits.maxBatchTokens, opts.maxPassTokens, Math.floor(maxBind / (4 * widest))),
+  );
+  const capSeqs = Math.max(
+    1,
+    Math.min(ctx.limits.maxBatchSeqs, capTokens, 256, Math.floor(maxBind / (4 * config.vocabSize))),
+  );
+  const runner = await GpuRunner.create(gpu, config, weights, {
+    maxTokens: capTokens,
+    maxSeqs: capSeqs,
+    maxPositions,
+    numBlocks: ctx.kv.numBlocks,
+    blockSize: ctx.kv.blockSize,
+    matvecMaxRows: opts.matvecMaxRows,
+  }, type);
+  ctx.log(
+    `${gpu.info.description}${
+      gpu.info.isFallback ? " (fallback adapter)" : ""
+    }; weights ${type}; ` +
+      `shader-f16 ${gpu.info.f16 ? "on" : "off"}, subgroups ${gpu.info.subgroups ? "on" : "off"}`,
+  );
+
+  return {
+    simulated: false,
+    async run(input: Batch): Promise<StepOutput> {
+      const batch = input as RelayBatch;
+      const relay = batch.relay;
+      const prefixed = relay ? batch.sequences.filter((s) => s.prefixed).length : 0;
+      if (relay && prefixed > 0 && runner.sharedId !== relay.id) {
+        runner.fillShared(relay.id, relay.tokens);
+      }
+      const len = relay && prefixed > 0 ? relay.tokens.length : 0;
+      const relayOn = len > 0 && (opts.relay === "always" ||
+        (opts.relay === "auto" &&
+          useRelay(prefixed, len, {
+            minSharers: opts.relayMinSharers,
+            minPrefix: opts.relayMinPrefix,
+          })));
+      const seqs: RunnerSequence[] = batch.sequences.map((s) => {
+        const hostSampled = s.sampling.temperature > 0 || s.sampling.logprobs >= 0;
+        return {
+          tokens: s.tokens,
+          startPos: s.startPos,
+          blockTable: s.blockTable,
+          prefixLen: s.prefixed ? len : 0,
+          mode: s.prefixed && len > 0 ? (relayOn ? 1 : 2) : 0,
+          sample: s.sample,
+          wantLogits: s.sample && (opts.keepLogits || hostSampled),
+        };
+      });
+      const res = await runPasses(runner, seqs, relayOn ? len : 0, capTokens, capSeqs);
+      const tokens = new Int32Array(batch.sequences.length).fill(-1);
+      const logprobs: (TokenLogprob | undefined)[] = new Array(batch.sequences.length);
+      let anyLogprobs = false;
+      batch.sequences.forEach((s, i) => {
+        if (!s.sample) return;
+        const l = res.logits[i];
+        if (l && (s.sampling.temperature > 0 || s.sampling.logprobs >= 0)) {
+          const sampled = sampleToken(l, s.sampling, s.outputIndex);
+          tokens[i] = sampled.token;
+          logprobs[i] = sampled.logprob;
+          if (sampled.logprob) anyLogprobs = true;
+        } else {
+          tokens[i] = res.greedy[i];
+        }
+      });
+      const out: StepOutput = { tokens };
+      if (anyLogprobs) out.logprobs = logprobs;
+      if (opts.keepLogits) out.logits = res.logits;
+      return out;
+    },
+    close(): void {
+      runner.destroy();
+      gpu.device.destroy();
+    },
+  };
+}
+
+/**
+ * Run `seqs` in as few passes as fit the runner's buffers (one in the usual case): whole
+ * sequences are grouped; a sequence longer than a pass is cut into pieces, and only its
+ * last piece samples. Each pass that samples reads back once.
+ */
+async function runPasses(
+  runner: GpuRunner,
+  seqs: RunnerSequence[],
+  relayLen: number,
+  capTokens: number,
+  capSeqs: number,
+): Promise<RunnerResult> {
+  let total = 0;
+  for (const s of seqs) total += s.tokens.length;
+  if (total <= capTokens && seqs.length <= capSeqs) return await runner.run(seqs, relayLen);
+  const greedy = new Int32Array(seqs.length).fill(-1);
+  const logits: (Float32Array | undefined)[] = new Array(seqs.length);
+  let group: RunnerSequence[] = [];
+  let owners: number[] = [];
+  let tokens = 0;
+  const flush = async () => {
+    if (group.length === 0) return;
+    const res = await runner.run(group, relayLen);
+    owners.forEach((i, k) => {
+      if (!group[k].sample) return;
+      greedy[i] = res.greedy[k];
+      logits[i] = res.logits[k];
+    });
+    group = [];
+    owners = [];
+    tokens = 0;
+  };
+  for (const [i, s] of seqs.entries()) {
+    for (let at = 0; at < s.tokens.length || (at === 0 && s.tokens.length === 0);) {
+      if (tokens === capTokens || group.length === capSeqs) await flush();
+      const n = Math.min(s.tokens.length - at, capTokens - tokens);
+      const last = at + n === s.tokens.length;
+      group.push({
+        ...s,
+        tokens: s.tokens.slice(at, at + n),
+        startPos: s.startPos + at,
+        sample: s.sample && last,
+        wantLogits: s.wantLogits && last,
+      });
+      owners.push(i);
+      tokens += n;
+      at += n;
+      if (n === 0) break;
+    }
+  }
+  await flush();
+  return { greedy, logits };
+}
+
+/** The `webgpu` executor plugin (slot `executor`). */
+export const webgpuExecutor: Plugin<"executor", WebGpuOptions> = definePlugin({
+  name: "webgpu",
+  slot: "executor",
+  description: "WGSL forward pass on a WebGPU adapter; one read-back per step.",
+  options,
+  create,
+});
+
+export default webgpuExecutor;

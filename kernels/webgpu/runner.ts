@@ -1,0 +1,566 @@
+/**
+ * The model on the GPU: weights, KV pool (one buffer per layer, K then V), activations,
+ * pipelines, and one forward pass per batch encoded into a single submission with a
+ * single read-back (sampled token ids, plus the logits of the rows that need them).
+ *
+ * In Deno each `mapAsync` costs about 10 ms (deno-webgpu-wasm-notes, 0.1), so nothing is
+ * read back per layer; greedy sampling runs on the GPU.
+ *
+ * @module
+ */
+
+import type { ModelConfig, ModelWeights } from "../../core/model/types.ts";
+import type { Gpu } from "./device.ts";
+import { UsageError } from "../../core/errors.ts";
+import {
+  bind,
+  buffer,
+  pipeline,
+  type Signature,
+  signature,
+  STORAGE,
+  upload,
+  uploadWeight,
+} from "./resources.ts";
+import { INFO_WORDS, STEP_WORDS, type WeightType } from "./wgsl/common.ts";
+import { type LinearSpec, matmulShader, matvecShader, MM_TILE, MV_ROWS } from "./wgsl/matmul.ts";
+import {
+  argmaxShader,
+  type AttnGeometry,
+  embedShader,
+  rmsnormShader,
+  ropeStoreShader,
+  siluMulShader,
+} from "./wgsl/elementwise.ts";
+import {
+  pagedAttentionShader,
+  SHARED_TQ,
+  sharedAttentionShader,
+  sharedSplits,
+  sharedTileKeys,
+} from "./wgsl/attention.ts";
+
+/** Sizes the runner is built for. */
+export interface RunnerLimits {
+  /** Most tokens in one forward pass. */
+  maxTokens: number;
+  /** Most sequences in one forward pass. */
+  maxSeqs: number;
+  /** Positions are below this. */
+  maxPositions: number;
+  /** KV blocks in the pool. */
+  numBlocks: number;
+  /** Tokens per block. */
+  blockSize: number;
+  /** Batches of at most this many tokens use the matrix-vector kernels. */
+  matvecMaxRows: number;
+}
+
+/** One sequence of a forward pass, flattened for the GPU. */
+export interface RunnerSequence {
+  /** Token ids fed. */
+  tokens: readonly number[];
+  /** Position of the first token. */
+  startPos: number;
+  /** Block table of the positions at or after `prefixLen`. */
+  blockTable: readonly number[];
+  /** Leading positions whose KV is in the shared relay buffers (0: none). */
+  prefixLen: number;
+  /** 0: no shared prefix; 1: relay (fused with the system part); 2: shared read inline. */
+  mode: 0 | 1 | 2;
+  /** Sample after the last token. */
+  sample: boolean;
+  /** Read this row's logits back. */
+  wantLogits: boolean;
+}
+
+/** What one forward pass returns, per sequence. */
+export interface RunnerResult {
+  /** Greedy token per sequence, -1 where it does not sample. */
+  greedy: Int32Array;
+  /** Logits per sequence where asked for. */
+  logits: (Float32Array | undefined)[];
+}
+
+type LinearName = "qkv" | "wo" | "w13" | "w2" | "lm";
+
+interface Linear {
+  spec: LinearSpec;
+  mv: GPUComputePipeline;
+  mm: GPUComputePipeline;
+}
+
+/** Runs forward passes of one model on one device. */
+export class GpuRunner {
+  /** The device. */
+  readonly gpu: Gpu;
+  /** Model shape. */
+  readonly config: ModelConfig;
+  /** Sizes. */
+  readonly limits: RunnerLimits;
+  /** Weight storage on the device. */
+  readonly weightType: WeightType;
+  /** Length of the shared relay prompt held, 0 when none. */
+  sharedLen = 0;
+  /** Id of the shared relay prompt held. */
+  sharedId: string | undefined;
+
+  #device: GPUDevice;
+  #geometry: AttnGeometry;
+  #sig!: Record<string, Signature>;
+  #pipes!: Record<string, GPUComputePipeline>;
+  #linears!: Record<LinearName, Linear>;
+  #bufs!: Record<string, GPUBuffer>;
+  #layerBufs!: Record<string, GPUBuffer>[];
+  #groups!: {
+    embed: GPUBindGroup;
+    layers: Record<string, GPUBindGroup>[];
+    finalNorm: GPUBindGroup;
+    lm: GPUBindGroup;
+    argmax: GPUBindGroup;
+  };
+  #sharedCap = 0;
+  #readback: GPUBuffer | undefined;
+  #readbackBytes = 0;
+  #metaWords: number;
+  #qkvDim: number;
+  #aoWords: number;
+
+  private constructor(gpu: Gpu, config: ModelConfig, limits: RunnerLimits, type: WeightType) {
+    this.gpu = gpu;
+    this.config = config;
+    this.limits = limits;
+    this.weightType = type;
+    this.#device = gpu.device;
+    this.#geometry = {
+      nHeads: config.nHeads,
+      nKvHeads: config.nKvHeads,
+      headDim: config.headDim,
+      blockSize: limits.blockSize,
+      numBlocks: limits.numBlocks,
+    };
+    const maxTable = Math.ceil(limits.maxPositions / limits.blockSize) + 1;
+    this.#metaWords = 3 * limits.maxTokens + limits.maxSeqs * (INFO_WORDS + maxTable + 1);
+    this.#qkvDim = (config.nHeads + 2 * config.nKvHeads) * config.headDim;
+    this.#aoWords = limits.maxTokens * config.nHeads * (config.headDim + 1);
+  }
+
+  /** Upload the weights, allocate the KV pool and compile the kernels. */
+  static async create(
+    gpu: Gpu,
+    config: ModelConfig,
+    weights: ModelWeights,
+    limits: RunnerLimits,
+    type: WeightType,
+  ): Promise<GpuRunner> {
+    const r = new GpuRunner(gpu, config, limits, type);
+    r.#allocate(weights);
+    await r.#compile();
+    r.#bindAll();
+    return r;
+  }
+
+  #allocate(weights: ModelWeights): void {
+    const d = this.#device;
+    const c = this.config;
+    const L = this.limits;
+    const maxBind = this.gpu.info.maxStorageBufferBindingSize;
+    const T = L.maxTokens;
+    const S = L.maxSeqs;
+    const kvDim = c.nKvHeads * c.headDim;
+    const cacheBytes = 2 * L.numBlocks * L.blockSize * kvDim * 4;
+    if (cacheBytes > maxBind) {
+      throw new UsageError(
+        `executor webgpu: a layer's KV pool needs ${cacheBytes} bytes but this adapter binds ` +
+          `at most ${maxBind}; use fewer KV blocks`,
+      );
+    }
+    const ropeBytes = L.maxPositions * c.headDim * 4;
+    if (ropeBytes > maxBind) {
+      throw new UsageError(
+        `executor webgpu: the RoPE table for ${L.maxPositions} positions needs ${ropeBytes} bytes ` +
+          `but this adapter binds at most ${maxBind}; lower --max-model-len`,
+      );
+    }
+    const f4 = (n: number) => n * 4;
+    this.#bufs = {
+      step: buffer(d, STEP_WORDS * 4, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, "step"),
+      meta: buffer(d, f4(this.#metaWords), STORAGE, "meta"),
+      x: buffer(d, f4(T * c.dim), STORAGE, "x"),
+      xn: buffer(d, f4(T * c.dim), STORAGE, "xn"),
+      qkv: buffer(d, f4(T * this.#qkvDim), STORAGE, "qkv"),
+      ao: buffer(d, f4(this.#aoWords), STORAGE, "attn-out"),
+      sys: buffer(d, f4(this.#aoWords), STORAGE, "attn-sys"),
+      gu: buffer(d, f4(T * 2 * c.hiddenDim), STORAGE, "gate-up"),
+      h: buffer(d, f4(T * c.hiddenDim), STORAGE, "hidden"),
+      xs: buffer(d, f4(S * c.dim), STORAGE, "x-sampled"),
+      logits: buffer(d, f4(S * c.vocabSize), STORAGE, "logits"),
+      ids: buffer(d, f4(S), STORAGE, "ids"),
+      rope: upload(d, ropeTable(c, L.maxPositions), "rope"),
+      finalNorm: upload(d, weights.finalNorm, "final-norm"),
+      emb: uploadWeight(d, weights.tokenEmbedding, this.weightType, maxBind, "embedding"),
+    };
+    this.#bufs.lm = weights.lmHead === weights.tokenEmbedding
+      ? this.#bufs.emb
+      : uploadWeight(d, weights.lmHead, this.weightType, maxBind, "lm-head");
+    this.#layerBufs = weights.layers.map((w, l) => ({
+      attnNorm: upload(d, w.attnNorm, `attn-norm-${l}`),
+      ffnNorm: upload(d, w.ffnNorm, `ffn-norm-${l}`),
+      qkv: uploadWeight(d, concat([w.wq, w.wk, w.wv]), this.weightType, maxBind, `wqkv-${l}`),
+      wo: uploadWeight(d, w.wo, this.weightType, maxBind, `wo-${l}`),
+      w13: uploadWeight(d, concat([w.w1, w.w3]), this.weightType, maxBind, `w13-${l}`),
+      w2: uploadWeight(d, w.w2, this.weightType, maxBind, `w2-${l}`),
+      cache: buffer(d, cacheBytes, STORAGE, `kv-${l}`),
+      sharedK: buffer(d, f4(kvDim), STORAGE, `shared-k-${l}`),
+      sharedV: buffer(d, f4(kvDim), STORAGE, `shared-v-${l}`),
+    }));
+    this.#sharedCap = 1;
+  }
+
+  async #compile(): Promise<void> {
+    const d = this.#device;
+    const c = this.config;
+    const g = this.#geometry;
+    this.#sig = {
+      linear: signature(d, ["ro", "ro", "rw", "uniform"]),
+      embed: signature(d, ["ro", "ro", "rw", "uniform"]),
+      norm: signature(d, ["ro", "ro", "rw", "uniform", "ro"]),
+      silu: signature(d, ["ro", "rw", "uniform"]),
+      rope: signature(d, ["rw", "ro", "uniform", "ro", "rw", "rw", "rw"]),
+      attn: signature(d, ["ro", "ro", "uniform", "ro", "ro", "ro", "ro", "rw"]),
+      shared: signature(d, ["ro", "uniform", "ro", "ro", "rw"]),
+      argmax: signature(d, ["ro", "rw", "uniform"]),
+    };
+    const lseOff = this.limits.maxTokens * c.nHeads * c.headDim;
+    const tk = sharedTileKeys(c.headDim, this.gpu.info.maxComputeWorkgroupStorageSize);
+    const s = this.#sig;
+    const jobs: Record<string, Promise<GPUComputePipeline>> = {
+      embed: pipeline(d, s.embed, embedShader(c.dim, this.weightType), "embed"),
+      norm: pipeline(d, s.norm, rmsnormShader(c.dim, c.normEps, false), "rmsnorm"),
+      normGather: pipeline(d, s.norm, rmsnormShader(c.dim, c.normEps, true), "rmsnorm-gather"),
+      silu: pipeline(d, s.silu, siluMulShader(c.hiddenDim), "silu-mul"),
+      rope: pipeline(d, s.rope, ropeStoreShader(g), "rope-store"),
+      attn: pipeline(d, s.attn, pagedAttentionShader(g, lseOff), "paged-attention"),
+      shared: pipeline(d, s.shared, sharedAttentionShader(g, tk), "shared-attention"),
+      argmax: pipeline(d, s.argmax, argmaxShader(c.vocabSize), "argmax"),
+    };
+    const qDim = c.nHeads * c.headDim;
+    const specs: Record<LinearName, LinearSpec> = {
+      qkv: this.#spec(c.dim, this.#qkvDim, false, "rows"),
+      wo: this.#spec(qDim, c.dim, true, "rows"),
+      w13: this.#spec(c.dim, 2 * c.hiddenDim, false, "rows"),
+      w2: this.#spec(c.hiddenDim, c.dim, true, "rows"),
+      lm: this.#spec(c.dim, c.vocabSize, false, "samples"),
+    };
+    for (const [name, spec] of Object.entries(specs)) {
+      jobs[`${name}-mv`] = pipeline(d, s.linear, matvecShader(spec), `${name}-matvec`);
+      jobs[`${name}-mm`] = pipeline(d, s.linear, matmulShader(spec), `${name}-matmul`);
+    }
+    const names = Object.keys(jobs);
+    const done = await Promise.all(names.map((n) => jobs[n]));
+    this.#pipes = Object.fromEntries(names.map((n, i) => [n, done[i]]));
+    this.#linears = Object.fromEntries(
+      (Object.keys(specs) as LinearName[]).map((n) => [
+        n,
+        { spec: specs[n], mv: this.#pipes[`${n}-mv`], mm: this.#pipes[`${n}-mm`] },
+      ]),
+    ) as Record<LinearName, Linear>;
+  }
+
+  #spec(k: number, n: number, accumulate: boolean, count: "rows" | "samples"): LinearSpec {
+    return { k, n, accumulate, count, weights: this.weightType };
+  }
+
+  #bindAll(): void {
+    const d = this.#device;
+    const b = this.#bufs;
+    const s = this.#sig;
+    this.#groups = {
+      embed: bind(d, s.embed, [b.meta, b.emb, b.x, b.step]),
+      finalNorm: bind(d, s.norm, [b.x, b.finalNorm, b.xs, b.step, b.meta]),
+      lm: bind(d, s.linear, [b.xs, b.lm, b.logits, b.step]),
+      argmax: bind(d, s.argmax, [b.logits, b.ids, b.step]),
+      layers: this.#layerBufs.map((w) => ({
+        attnNorm: bind(d, s.norm, [b.x, w.attnNorm, b.xn, b.step, b.meta]),
+        qkv: bind(d, s.linear, [b.xn, w.qkv, b.qkv, b.step]),
+        rope: bind(d, s.rope, [b.qkv, b.meta, b.step, b.rope, w.cache, w.sharedK, w.sharedV]),
+        shared: bind(d, s.shared, [b.qkv, b.step, w.sharedK, w.sharedV, b.sys]),
+        attn: bind(d, s.attn, [b.qkv, b.meta, b.step, w.cache, w.sharedK, w.sharedV, b.sys, b.ao]),
+        wo: bind(d, s.linear, [b.ao, w.wo, b.x, b.step]),
+        ffnNorm: bind(d, s.norm, [b.x, w.ffnNorm, b.xn, b.step, b.meta]),
+        w13: bind(d, s.linear, [b.xn, w.w13, b.gu, b.step]),
+        silu: bind(d, s.silu, [b.gu, b.h, b.step]),
+        w2: bind(d, s.linear, [b.h, w.w2, b.x, b.step]),
+      })),
+    };
+  }
+
+  /** Make room for a shared relay prompt of `len` tokens (rebinding what reads it). */
+  #ensureShared(len: number): void {
+    if (len <= this.#sharedCap) return;
+    const kvDim = this.config.nKvHeads * this.config.headDim;
+    const bytes = len * kvDim * 4;
+    if (bytes > this.gpu.info.maxStorageBufferBindingSize) {
+      throw new RangeError(
+        `executor webgpu: a shared prompt of ${len} tokens does not fit a binding`,
+      );
+    }
+    for (const [l, w] of this.#layerBufs.entries()) {
+      w.sharedK.destroy();
+      w.sharedV.destroy();
+      w.sharedK = buffer(this.#device, bytes, STORAGE, `shared-k-${l}`);
+      w.sharedV = buffer(this.#device, bytes, STORAGE, `shared-v-${l}`);
+    }
+    this.#sharedCap = len;
+    this.#bindAll();
+  }
+
+  /**
+   * Compute and keep the KV of a shared prompt (positions `0 .. tokens.length - 1`) in the
+   * contiguous relay buffers, in chunks of at most `maxTokens`. No read-back.
+   */
+  fillShared(id: string, tokens: readonly number[]): void {
+    this.#ensureShared(tokens.length);
+    this.sharedId = undefined;
+    for (let start = 0; start < tokens.length; start += this.limits.maxTokens) {
+      const chunk = tokens.slice(start, start + this.limits.maxTokens);
+      const seq: RunnerSequence = {
+        tokens: chunk,
+        startPos: start,
+        blockTable: [],
+        prefixLen: tokens.length,
+        mode: 2,
+        sample: false,
+        wantLogits: false,
+      };
+      this.#encodeAndSubmit([seq], 0);
+    }
+    this.sharedId = id;
+    this.sharedLen = tokens.length;
+  }
+
+  /**
+   * One forward pass. `relayLen` > 0 runs the RelayAttention system part for the step's
+   * mode-1 sequences. Resolves after the step's single read-back. `repeat` > 1 encodes the
+   * same pass that many times in the one submission (for timing the device alone: the KV
+   * writes land on the same slots, so the result is unchanged).
+   */
+  async run(seqs: RunnerSequence[], relayLen: number, repeat = 1): Promise<RunnerResult> {
+    const { samples, logitRows } = this.#encodeAndSubmit(seqs, relayLen, repeat);
+    const greedy = new Int32Array(seqs.length).fill(-1);
+    const logits: (Float32Array | undefined)[] = new Array(seqs.length);
+    if (samples.length === 0) return { greedy, logits };
+    const rb = this.#readback!;
+    const idBytes = samples.length * 4;
+    const bytes = idBytes + logitRows.length * this.config.vocabSize * 4;
+    await rb.mapAsync(GPUMapMode.READ, 0, Math.ceil(bytes / 8) * 8);
+    const data = rb.getMappedRange(0, Math.ceil(bytes / 8) * 8);
+    const ids = new Uint32Array(data, 0, samples.length);
+    samples.forEach((s, i) => greedy[s] = ids[i]);
+    logitRows.forEach((s, i) => {
+      const off = idBytes + i * this.config.vocabSize * 4;
+      logits[s] = new Float32Array(data.slice(off, off + this.config.vocabSize * 4));
+    });
+    rb.unmap();
+    return { greedy, logits };
+  }
+
+  #ensureReadback(bytes: number): GPUBuffer {
+    if (!this.#readback || this.#readbackBytes < bytes) {
+      this.#readback?.destroy();
+      this.#readbackBytes = Math.max(bytes, 2 * this.#readbackBytes);
+      this.#readback = buffer(
+        this.#device,
+        this.#readbackBytes,
+        GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+        "readback",
+      );
+    }
+    return this.#readback;
+  }
+
+  #encodeAndSubmit(
+    seqs: RunnerSequence[],
+    relayLen: number,
+    repeat = 1,
+  ): { samples: number[]; logitRows: number[] } {
+    const c = this.config;
+    const L = this.limits;
+    let T = 0;
+    for (const s of seqs) T += s.tokens.length;
+    if (T === 0) return { samples: [], logitRows: [] };
+    if (T > L.maxTokens) throw new RangeError(`batch of ${T} tokens exceeds ${L.maxTokens}`);
+    if (seqs.length > L.maxSeqs) {
+      throw new RangeError(`batch of ${seqs.length} sequences exceeds ${L.maxSeqs}`);
+    }
+    // Metadata: tokens | positions | sequence of each token | per-sequence info | tables | samples.
+    const posOff = T;
+    const seqOff = 2 * T;
+    const infoOff = 3 * T;
+    const tableOff = infoOff + seqs.length * INFO_WORDS;
+    let tableWords = 0;
+    for (const s of seqs) tableWords += s.blockTable.length;
+    const sampleOff = tableOff + tableWords;
+    const samples: number[] = [];
+    const sampleRows: number[] = [];
+    const logitRows: number[] = [];
+    let row = 0;
+    seqs.forEach((s, i) => {
+      row += s.tokens.length;
+      if (s.sample && s.tokens.length > 0) {
+        samples.push(i);
+        sampleRows.push(row - 1);
+        if (s.wantLogits) logitRows.push(i);
+      }
+    });
+    const words = sampleOff + samples.length;
+    if (words > this.#metaWords) throw new RangeError("batch metadata exceeds its buffer");
+    const meta = new Uint32Array(words);
+    let t = 0;
+    let table = 0;
+    seqs.forEach((s, i) => {
+      const end = s.startPos + s.tokens.length;
+      if (end > L.maxPositions) {
+        throw new RangeError(`position ${end - 1} is beyond the model's ${L.maxPositions}`);
+      }
+      const own = Math.max(0, end - s.prefixLen);
+      if (Math.ceil(own / L.blockSize) > s.blockTable.length) {
+        throw new RangeError(
+          `a block table of ${s.blockTable.length} blocks cannot hold ${own} tokens`,
+        );
+      }
+      for (const b of s.blockTable) {
+        if (!(b >= 0 && b < L.numBlocks)) throw new RangeError(`block ${b} is outside the pool`);
+      }
+      for (let j = 0; j < s.tokens.length; j++) {
+        const tok = s.tokens[j];
+        if (!(Number.isInteger(tok) && tok >= 0 && tok < c.vocabSize)) {
+          throw new RangeError(`token ${tok} is outside 0..${c.vocabSize - 1}`);
+        }
+        meta[t] = tok;
+        meta[posOff + t] = s.startPos + j;
+        meta[seqOff + t] = i;
+        t++;
+      }
+      meta[infoOff + i * INFO_WORDS] = table;
+      meta[infoOff + i * INFO_WORDS + 1] = s.prefixLen;
+      meta[infoOff + i * INFO_WORDS + 2] = s.mode;
+      meta.set(s.blockTable, tableOff + table);
+      table += s.blockTable.length;
+    });
+    meta.set(sampleRows, sampleOff);
+    const splits = relayLen > 0 ? sharedSplits(relayLen, T, this.#geometry, this.#aoWords) : 0;
+    const step = new Uint32Array(STEP_WORDS);
+    step.set([
+      T,
+      samples.length,
+      seqs.length,
+      relayLen,
+      posOff,
+      seqOff,
+      infoOff,
+      tableOff,
+      sampleOff,
+      splits,
+    ]);
+
+    const d = this.#device;
+    d.queue.writeBuffer(this.#bufs.meta, 0, meta);
+    d.queue.writeBuffer(this.#bufs.step, 0, step);
+    const enc = d.createCommandEncoder();
+    for (let i = 0; i < repeat; i++) this.#encodePass(enc, T, samples.length, relayLen, splits);
+    if (samples.length > 0) {
+      const idBytes = samples.length * 4;
+      const vBytes = c.vocabSize * 4;
+      const rb = this.#ensureReadback(idBytes + logitRows.length * vBytes + 8);
+      enc.copyBufferToBuffer(this.#bufs.ids, 0, rb, 0, Math.ceil(idBytes / 4) * 4);
+      logitRows.forEach((s, i) => {
+        const r = samples.indexOf(s);
+        enc.copyBufferToBuffer(this.#bufs.logits, r * vBytes, rb, idBytes + i * vBytes, vBytes);
+      });
+    }
+    d.queue.submit([enc.finish()]);
+    return { samples, logitRows };
+  }
+
+  /** Encode one forward pass as one compute pass. */
+  #encodePass(
+    enc: GPUCommandEncoder,
+    T: number,
+    nSamples: number,
+    relayLen: number,
+    splits: number,
+  ): void {
+    const c = this.config;
+    const L = this.limits;
+    const pass = enc.beginComputePass();
+    const run = (p: GPUComputePipeline, g: GPUBindGroup, x: number, y = 1, z = 1) => {
+      pass.setPipeline(p);
+      pass.setBindGroup(0, g);
+      pass.dispatchWorkgroups(x, y, z);
+    };
+    const linear = (name: LinearName, g: GPUBindGroup, rows: number) => {
+      const lin = this.#linears[name];
+      if (rows <= L.matvecMaxRows) run(lin.mv, g, Math.ceil(lin.spec.n / MV_ROWS));
+      else run(lin.mm, g, Math.ceil(lin.spec.n / MM_TILE), Math.ceil(rows / MM_TILE));
+    };
+    const P = this.#pipes;
+    const G = this.#groups;
+    const group = c.nHeads / c.nKvHeads;
+    run(P.embed, G.embed, T);
+    for (const lg of G.layers) {
+      run(P.norm, lg.attnNorm, T);
+      linear("qkv", lg.qkv, T);
+      run(P.rope, lg.rope, T);
+      if (relayLen > 0) {
+        run(P.shared, lg.shared, Math.ceil((T * group) / SHARED_TQ), c.nKvHeads, splits);
+      }
+      run(P.attn, lg.attn, T, c.nHeads);
+      linear("wo", lg.wo, T);
+      run(P.norm, lg.ffnNorm, T);
+      linear("w13", lg.w13, T);
+      run(P.silu, lg.silu, T);
+      linear("w2", lg.w2, T);
+    }
+    if (nSamples > 0) {
+      run(P.normGather, G.finalNorm, nSamples);
+      linear("lm", G.lm, nSamples);
+      run(P.argmax, G.argmax, nSamples);
+    }
+    pass.end();
+  }
+
+  /** Free every device buffer. */
+  destroy(): void {
+    for (const b of Object.values(this.#bufs)) b.destroy();
+    for (const w of this.#layerBufs) for (const b of Object.values(w)) b.destroy();
+    this.#readback?.destroy();
+  }
+}
+
+/** Concatenate row-major matrices with the same row width. */
+function concat(parts: Float32Array[]): Float32Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Float32Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** `(cos, sin)` of every position and frequency, computed in f64 as the reference does. */
+function ropeTable(c: ModelConfig, positions: number): Float32Array {
+  const half = c.headDim / 2;
+  const out = new Float32Array(positions * half * 2);
+  for (let i = 0; i < half; i++) {
+    const freq = Math.pow(c.ropeTheta, (-2 * i) / c.headDim);
+    for (let p = 0; p < positions; p++) {
+      out[(p * half + i) * 2] = Math.cos(p * freq);
+      out[(p * half + i) * 2 + 1] = Math.sin(p * freq);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,56 @@
+/**
+ * `fastertransformer` batcher: request-level batching. While any request is running, the
+ * batch only decodes; new requests start together once the batch has drained, each with
+ * its whole prompt and a worst-case KV reservation (Sarathi-Serve spec, section 1.5).
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { definePlugin, type Plugin } from "../../plugins/define.ts";
+import type { Batcher } from "../../core/slots.ts";
+import { reservedBlocks } from "../orca/reserve.ts";
+
+const options = z.object({
+  maxNumSeqs: z.number().int().min(1).default(16).describe("requests per batch"),
+  maxNumBatchedTokens: z.number().int().min(1).optional().describe(
+    "tokens per step (default: the model's maximum length)",
+  ),
+  reserve: z.enum(["max-model-len", "max-tokens"]).default("max-model-len").describe(
+    "KV reserved per request: the model's maximum length or prompt plus max_tokens",
+  ),
+});
+
+/** The `fastertransformer` plugin. */
+export const fasterTransformer: Plugin<"batcher", typeof options> = definePlugin({
+  name: "fastertransformer",
+  slot: "batcher",
+  description:
+    "request-level batching: a new batch starts only when the last one has drained (FasterTransformer)",
+  options,
+  create(opts, ctx): Batcher {
+    const tokens = opts.maxNumBatchedTokens ?? Math.max(ctx.limits.maxModelLen, 2048);
+    return {
+      plan(view, order, tools) {
+        const b = tools.builder({ tokens, seqs: opts.maxNumSeqs });
+        for (const r of order.preempt ?? []) b.preempt(r);
+        if (view.running.length > b.numPreempted) {
+          for (const req of order.running) {
+            if (b.has(req)) continue;
+            const n = Math.min(b.remaining(req), b.tokensLeft);
+            if (b.addOrPreempt(req, n, order.running) === "no-budget") break;
+          }
+          return b.build();
+        }
+        let headroom = b.freeBlocks;
+        for (const req of order.waiting) {
+          const need = reservedBlocks(req, view, opts.reserve);
+          if (need > headroom) break;
+          if (!b.tryAdmit(req, b.remaining(req))) break;
+          headroom -= need;
+        }
+        return b.build();
+      },
+    };
+  },
+});

@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { type SimRequest, simulate, type SimulationOptions } from "../../core/simulation.ts";
+import { builtinRegistry } from "../../plugins/builtins.ts";
+import { modelProfile } from "../../kernels/sim/models.ts";
+import { simModel } from "../../kernels/sim/sim_model.ts";
+import { generateWorkload } from "../../bench/workloads/generate.ts";
+import { resultJson } from "../../bench/report/sim_report.ts";
+import { UsageError } from "../../core/errors.ts";
+
+const prof = modelProfile("llama-3-8b");
+
+function options(
+  requests: SimRequest[],
+  extra: Partial<SimulationOptions> = {},
+  plugins: Record<string, { name: string; options?: Record<string, unknown> }> = {},
+  numBlocks = 4000,
+): SimulationOptions {
+  return {
+    engine: {
+      model: simModel(prof),
+      registry: builtinRegistry(),
+      numBlocks,
+      plugins: { executor: { name: "sim", options: { gpu: "a100-80g" } }, ...plugins },
+    },
+    requests,
+    ...extra,
+  };
+}
+
+function work(n: number, rate: number, seed = 5): SimRequest[] {
+  return generateWorkload({
+    workload: "sharegpt",
+    requests: n,
+    seed,
+    arrival: { kind: "poisson", rate },
+    maxModelLen: 4096,
+  });
+}
+
+Deno.test("simulation: the same seed gives byte-identical JSON", async () => {
+  const a = await simulate(options(work(60, 5)));
+  const b = await simulate(options(work(60, 5)));
+  assert.equal(JSON.stringify(resultJson(a)), JSON.stringify(resultJson(b)));
+  assert.equal(a.summary.completed, 60);
+  const c = await simulate(options(work(60, 5, 6)));
+  assert.notEqual(JSON.stringify(resultJson(a)), JSON.stringify(resultJson(c)));
+});
+
+Deno.test("simulation: every request produces exactly its hidden output length", async () => {
+  const reqs = work(40, 10);
+  const r = await simulate(options(reqs));
+  const want = new Map(reqs.map((q) => [q.id, q.outputLength]));
+  for (const rec of r.records) assert.equal(rec.outputTokens, want.get(rec.id));
+  assert.equal(r.summary.total_output_tokens, reqs.reduce((a, q) => a + q.outputLength, 0));
+});
+
+for (
+  const [label, rate, blocks, batcher] of [
+    ["light load", 0.5, 4000, "vllm"],
+    ["heavy load with preemption", 50, 700, "vllm"],
+    ["prefill-first", 8, 1500, "prefill-first"],
+  ] as const
+) {
+  Deno.test(`simulation: fast-forwarded and step-by-step runs agree exactly (${label})`, async () => {
+    const reqs = work(80, rate);
+    const plugins = { batcher: { name: batcher } };
+    const ff = await simulate(options(reqs, { fastForward: true }, plugins, blocks));
+    const slow = await simulate(options(reqs, { fastForward: false }, plugins, blocks));
+    assert(ff.engine.fastForwardedSteps > 0, "nothing was fast-forwarded");
+    assert.equal(slow.engine.fastForwardedSteps, 0);
+    assert.deepEqual(ff.records, slow.records);
+    const strip = (r: typeof ff) =>
+      JSON.stringify({ ...resultJson(r), engine: { ...r.engine, fastForwardedSteps: 0 } });
+    assert(strip(ff) === strip(slow), "fast-forwarded and step-by-step results differ");
+  });
+}
+
+Deno.test("simulation: closed-loop clients with think time and SLA retries", async () => {
+  const reqs = work(30, 1);
+  const r = await simulate(options(reqs, {
+    load: { kind: "closed", clients: 4, thinkTime: 0.5, retries: 1, sla: { ttft: 1 } },
+  }));
+  // 30 first attempts, plus one retry for each that missed the (very tight) TTFT SLA.
+  const first = r.records.filter((x) => !x.id.includes("#"));
+  const retries = r.records.filter((x) => x.id.endsWith("#1"));
+  assert.equal(first.length, 30);
+  assert(retries.length > 0);
+  assert.equal(r.records.length, 30 + retries.length);
+  // Never more than 4 requests in flight: each arrival waits for a free client.
+  const events = r.records.flatMap((x) => [[x.arrival, 1], [x.finish, -1]] as [number, number][]);
+  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let inFlight = 0;
+  for (const [, d] of events) {
+    inFlight += d;
+    assert(inFlight <= 4);
+  }
+  assert.equal(r.summary.request_goodput !== undefined, true);
+});
+
+Deno.test("simulation: a real executor is refused", async () => {
+  const o = options(work(2, 1));
+  o.engine.plugins = {};
+  o.engine.model = (await import("../../core/model/load.ts")).presetModel("tiny");
+  await assert.rejects(() => simulate(o), UsageError);
+});

@@ -1,0 +1,198 @@
+import assert from "node:assert/strict";
+import { presetModel } from "../../../core/model/load.ts";
+import { referenceExecutor } from "../../../kernels/reference/plugin.ts";
+import { webgpuExecutor } from "../../../kernels/webgpu/executor.ts";
+import type { Executor } from "../../../core/slots.ts";
+import {
+  compareLogits,
+  context,
+  type ContextShape,
+  drive,
+  greedy,
+  HAS_GPU,
+  type ScriptedRequest,
+  type StepPair,
+} from "./harness.ts";
+
+const SHAPE: ContextShape = {
+  numBlocks: 64,
+  blockSize: 4,
+  maxBatchTokens: 64,
+  maxBatchSeqs: 8,
+  maxModelLen: 256,
+};
+
+/** Staggered arrivals, a prompt longer than a prefill chunk, decodes mixed with prefills. */
+const REQUESTS: ScriptedRequest[] = [
+  { prompt: [1, 5, 9, 13, 40, 41, 42, 43, 44, 45, 46, 47], maxTokens: 6, arrival: 0 },
+  { prompt: [1, 100, 101, 102, 103], maxTokens: 8, arrival: 1 },
+  { prompt: Array.from({ length: 70 }, (_, i) => 3 + (i * 7) % 250), maxTokens: 4, arrival: 2 },
+  { prompt: [1, 200], maxTokens: 5, arrival: 4 },
+];
+
+/** Logit tolerance, relative to the largest logit magnitude (at least 1). */
+const TOL = 1e-3;
+
+/**
+ * Asserts both executors agree on every sampled row (logits within `tol` of the largest
+ * magnitude); returns how many rows were compared.
+ */
+function assertAgree(pairs: StepPair[], tol = TOL): number {
+  let rows = 0;
+  for (const p of pairs) {
+    for (const row of p.rows) {
+      const ref = p.outputs[0].logits?.[row];
+      const got = p.outputs[1].logits?.[row];
+      assert.ok(ref && got, "both executors return logits");
+      let scale = 1;
+      for (const v of ref) scale = Math.max(scale, Math.abs(v));
+      const { maxDiff, gap } = compareLogits(ref, got);
+      assert.ok(maxDiff <= tol * scale, `logits differ by ${maxDiff} (scale ${scale})`);
+      // Where the top two are closer than the tolerance, the logits comparison decides.
+      if (gap > 2 * tol * scale) {
+        assert.equal(p.outputs[1].tokens[row], p.outputs[0].tokens[row]);
+      }
+      rows++;
+    }
+  }
+  return rows;
+}
+
+async function pair(name: string, gpuOptions: Record<string, unknown>): Promise<Executor[]> {
+  const ctx = context(presetModel(name), SHAPE);
+  const ref = await referenceExecutor.create({ keepLogits: true }, ctx);
+  const gpu = await webgpuExecutor.create(
+    webgpuExecutor.options.parse({ keepLogits: true, weights: "f32", ...gpuOptions }),
+    ctx,
+  );
+  return [ref, gpu];
+}
+
+for (const name of ["tiny", "tiny-gqa", "small"]) {
+  Deno.test({
+    name: `webgpu executor: ${name} matches the reference under continuous batching`,
+    ignore: !HAS_GPU,
+    async fn() {
+      const execs = await pair(name, {});
+      try {
+        const rows = assertAgree(await drive(execs, REQUESTS, SHAPE, { chunk: 32, seed: 3 }));
+        assert.equal(rows, REQUESTS.reduce((a, r) => a + r.maxTokens, 0));
+      } finally {
+        await execs[1].close?.();
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "webgpu executor: tiled matmul path (prefill-sized batches) matches the reference",
+  ignore: !HAS_GPU,
+  async fn() {
+    const execs = await pair("tiny-gqa", { matvecMaxRows: 1 });
+    try {
+      assertAgree(await drive(execs, REQUESTS, SHAPE, { chunk: 48, seed: 5 }));
+    } finally {
+      await execs[1].close?.();
+    }
+  },
+});
+
+Deno.test({
+  name: "webgpu executor: batches larger than one GPU pass run in several passes",
+  ignore: !HAS_GPU,
+  async fn() {
+    const execs = await pair("tiny", { maxPassTokens: 5 });
+    try {
+      const pairs = await drive(execs, REQUESTS, SHAPE, { chunk: 32, seed: 4 });
+      assert.equal(assertAgree(pairs), REQUESTS.reduce((a, r) => a + r.maxTokens, 0));
+    } finally {
+      await execs[1].close?.();
+    }
+  },
+});
+
+Deno.test({
+  name: "webgpu executor: f16 weights stay within f16 rounding of the reference",
+  ignore: !HAS_GPU,
+  async fn() {
+    const execs = await pair("tiny-gqa", { weights: "f16" });
+    try {
+      const pairs = await drive(execs, REQUESTS, SHAPE, { chunk: 32, seed: 9 });
+      assertAgree(pairs, 2e-2);
+      // Rounding the weights does change the logits a little: the f16 path is really taken.
+      let moved = 0;
+      for (const p of pairs) {
+        for (const row of p.rows) {
+          moved = Math.max(
+            moved,
+            compareLogits(p.outputs[0].logits![row]!, p.outputs[1].logits![row]!).maxDiff,
+          );
+        }
+      }
+      assert.ok(moved > 1e-6, `f16 logits equal f32 ones (${moved})`);
+    } finally {
+      await execs[1].close?.();
+    }
+  },
+});
+
+Deno.test({
+  name: "webgpu executor: temperature sampling and logprobs draw the reference's tokens",
+  ignore: !HAS_GPU,
+  async fn() {
+    const execs = await pair("tiny", { keepLogits: false });
+    try {
+      const reqs: ScriptedRequest[] = REQUESTS.slice(0, 3).map((r, i) => ({
+        ...r,
+        sampling: {
+          temperature: 0.9,
+          topK: i === 1 ? 20 : 0,
+          topP: i === 2 ? 0.8 : 1,
+          seed: 11 + i,
+        },
+      }));
+      reqs[0].sampling!.logprobs = 3;
+      const pairs = await drive(execs, reqs, SHAPE, { chunk: 32 });
+      let withLogprobs = 0;
+      for (const p of pairs) {
+        for (const row of p.rows) {
+          assert.equal(p.outputs[1].tokens[row], p.outputs[0].tokens[row]);
+          const lp = p.outputs[1].logprobs?.[row];
+          if (lp) {
+            withLogprobs++;
+            assert.equal(lp.top.length, 3);
+            assert.ok(Math.abs(lp.logprob - p.outputs[0].logprobs![row]!.logprob) < 1e-3);
+          }
+        }
+        assert.equal(p.outputs[1].logits, undefined, "no logits unless keepLogits");
+      }
+      assert.equal(withLogprobs, reqs[0].maxTokens);
+    } finally {
+      await execs[1].close?.();
+    }
+  },
+});
+
+Deno.test({
+  name: "webgpu executor: rejects a block table that cannot hold the tokens",
+  ignore: !HAS_GPU,
+  async fn() {
+    const [, gpu] = await pair("tiny", {});
+    try {
+      const seq = {
+        id: "a",
+        tokens: [1, 2, 3, 4, 5, 6],
+        startPos: 0,
+        blockTable: [0],
+        sample: true,
+        sampling: greedy(4),
+        outputIndex: 0,
+      };
+      await assert.rejects(async () => {
+        await gpu.run({ step: 0, sequences: [seq], numTokens: 6, numDecodes: 0 });
+      }, RangeError);
+    } finally {
+      await gpu.close?.();
+    }
+  },
+});
