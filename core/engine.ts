@@ -10,7 +10,7 @@
  */
 
 import { setImmediate } from "node:timers";
-import { BlockPool } from "./block_pool.ts";
+import { blockHash, BlockPool, ROOT_HASH } from "./block_pool.ts";
 import { type Clock, WallClock } from "./clock.ts";
 import { PluginError, UsageError } from "./errors.ts";
 import { PlanBuilder } from "./plan_builder.ts";
@@ -24,6 +24,7 @@ import type {
   PolicyHooks,
   Scheduler,
   SchedulerOrder,
+  SharedPrompt,
   StepTools,
 } from "./slots.ts";
 import type {
@@ -195,6 +196,8 @@ export class Engine {
   #now = 0;
   #counter = 0;
   #stepListeners: ((r: StepReport) => void)[] = [];
+  /** This step's shared prompt (RelayAttention) and the hash its requests' blocks chain on. */
+  #relay: (SharedPrompt & { root: number }) | undefined;
   #stopping = false;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
@@ -413,6 +416,7 @@ export class Engine {
     this.#now = start;
     const decisionTime: Record<string, number> = {};
     const fallbacks: string[] = [];
+    this.#chooseRelay(start);
     let plan = this.#decide(decisionTime, fallbacks);
     if (plan.scheduled.length === 0 && !plan.refused?.length && this.#running.length === 0) {
       plan = this.#unstick(fallbacks);
@@ -777,6 +781,46 @@ export class Engine {
     }
   }
 
+  /**
+   * RelayAttention: ask the kvcache plugin for this step's shared prompt (only when the
+   * executor runs prefixed sequences). Running requests placed after another prompt lose
+   * their KV's first part with it, so they are recomputed.
+   */
+  #chooseRelay(now: number): void {
+    const kv = this.#impl<KvCachePolicy>("kvcache");
+    let next: SharedPrompt | undefined;
+    if (kv.relayPrompt && this.executor.relay) {
+      try {
+        next = kv.relayPrompt([...this.#running, ...this.#waiting]);
+      } catch (e) {
+        this.#reportOnce("kvcache", e);
+      }
+    }
+    if (next?.id !== this.#relay?.id) {
+      this.#relay = next && next.tokens.length > 0
+        ? {
+          id: next.id,
+          tokens: next.tokens,
+          root: blockHash(ROOT_HASH, next.tokens, 0, next.tokens.length),
+        }
+        : undefined;
+    }
+    const root = this.#relay?.root;
+    for (const r of [...this.#running]) {
+      if (r.base > 0 && r.hashRoot !== root) this.#preempt(r, now);
+    }
+  }
+
+  /** Where a request's blocks would start if admitted now: after the shared prompt it extends, or at 0. */
+  #placeFor(r: Request): void {
+    const relay = this.#relay;
+    const p = r.promptTokens, t = relay?.tokens;
+    let extends_ = !!t && p.length > t.length;
+    for (let i = 0; extends_ && i < t!.length; i++) if (p[i] !== t![i]) extends_ = false;
+    if (extends_) r.setBase(t!.length, relay!.root);
+    else r.setBase(0, ROOT_HASH);
+  }
+
   /** Preempt, admit, allocate; returns the executor batch. */
   #apply(plan: Plan): [Batch, Request[]] {
     const now = this.#now;
@@ -788,7 +832,7 @@ export class Engine {
     const sequences: BatchSequence[] = [];
     const reqs: Request[] = [];
     let numTokens = 0, numDecodes = 0;
-    let admitted = false;
+    let admitted = false, prefixed = false;
     const bs = this.pool.blockSize;
     for (const c of plan.scheduled) {
       const r = this.#byId.get(c.id)!;
@@ -797,7 +841,7 @@ export class Engine {
         admitted = true;
       }
       const n = Math.min(c.numTokens, r.numTokens - r.numComputedTokens);
-      const need = Math.ceil((r.numComputedTokens + n) / bs);
+      const need = Math.ceil((r.numComputedTokens + n - r.base) / bs);
       while (r.blockTable.length < need) {
         const b = this.pool.allocate(now);
         if (b < 0) throw new Error("KV pool exhausted after a checked plan: engine bug");
@@ -816,17 +860,22 @@ export class Engine {
         sampling: r.sampling,
         outputIndex: r.outputTokens.length,
         hidden: r.hidden,
+        ...(r.base > 0 ? { prefixed: true } : {}),
       });
+      if (r.base > 0) prefixed = true;
       numTokens += n;
       if (n === 1 && start === r.numTokens - 1 && start >= r.promptTokens.length) numDecodes++;
     }
     if (admitted) this.#waiting = this.#waiting.filter((r) => r.status === "waiting");
-    return [{ step: this.#step, sequences, numTokens, numDecodes }, reqs];
+    const batch: Batch = { step: this.#step, sequences, numTokens, numDecodes };
+    if (prefixed) batch.relay = { id: this.#relay!.id, tokens: this.#relay!.tokens };
+    return [batch, reqs];
   }
 
   #admit(r: Request): void {
     const bs = this.pool.blockSize;
-    const maxHit = Math.floor((r.numTokens - 1) / bs);
+    this.#placeFor(r);
+    const maxHit = Math.floor((r.numTokens - 1 - r.base) / bs);
     let hits = 0;
     if (this.pool.policy.prefixCaching) {
       for (; hits < maxHit; hits++) {
@@ -840,13 +889,13 @@ export class Engine {
         r.blockTable.push(b);
       }
     }
-    r.numComputedTokens = hits * bs;
+    r.numComputedTokens = r.base + hits * bs;
     r.registeredBlocks = hits;
     if (r.cachedTokens < 0) {
-      r.cachedTokens = Math.min(r.numComputedTokens, r.promptTokens.length);
+      r.cachedTokens = Math.min(hits * bs, r.promptTokens.length);
       this.#stats.promptTokens += r.promptTokens.length;
     }
-    this.#stats.prefixHitTokens += r.numComputedTokens;
+    this.#stats.prefixHitTokens += hits * bs;
     r.status = "running";
     this.#running.push(r);
   }
@@ -880,7 +929,7 @@ export class Engine {
       const r = reqs[i];
       if (r.status !== "running") continue; // aborted while the step ran
       r.numComputedTokens += s.tokens.length;
-      const full = Math.floor(r.numComputedTokens / bs);
+      const full = Math.floor((r.numComputedTokens - r.base) / bs);
       for (let k = r.registeredBlocks; k < full; k++) {
         this.pool.register(
           r.blockTable[k],
@@ -1040,6 +1089,7 @@ export class Engine {
     const now = () => this.#now;
     const waiting = () => this.#waiting;
     const running = () => this.#running;
+    const place = (r: Request) => this.#placeFor(r);
     const kv: KvView = {
       get blockSize() {
         return pool.blockSize;
@@ -1059,9 +1109,10 @@ export class Engine {
       const p = r.hitProbe;
       if (p[0] === step()) return [p[1], p[2]];
       let hits = 0, freeHits = 0;
+      place(r);
       if (pool.policy.prefixCaching) {
         const bs = pool.blockSize;
-        const maxHit = Math.floor((r.numTokens - 1) / bs);
+        const maxHit = Math.floor((r.numTokens - 1 - r.base) / bs);
         for (; hits < maxHit; hits++) {
           const b = pool.lookup(
             r.hashOfBlock(hits, bs),
@@ -1099,13 +1150,15 @@ export class Engine {
       limits: this.limits,
       cachedPrefixTokens(v) {
         const r = asRequest(v);
-        return r.status === "waiting" ? probe(r)[0] * pool.blockSize : r.numComputedTokens;
+        if (r.status !== "waiting") return r.numComputedTokens;
+        const hits = probe(r)[0]; // places the request first
+        return r.base + hits * pool.blockSize;
       },
       blocksNeeded(v, n) {
         const r = asRequest(v);
         const bs = pool.blockSize;
         if (r.status !== "waiting") {
-          return Math.max(0, Math.ceil((r.numComputedTokens + n) / bs) - r.numBlocks);
+          return Math.max(0, Math.ceil((r.numComputedTokens + n - r.base) / bs) - r.numBlocks);
         }
         const [hits, freeHits] = probe(r);
         return Math.ceil((hits * bs + n) / bs) - hits + freeHits;
@@ -1154,7 +1207,7 @@ export class Engine {
       const r = running[i];
       if (
         r.numComputedTokens !== r.numTokens - 1 || r.outputTokens.length === 0 ||
-        r.sampling.stop.length > 0
+        r.sampling.stop.length > 0 || r.base > 0
       ) return 0;
       sequences[i] = {
         id: r.id,

@@ -57,6 +57,13 @@ export class Request implements RequestView {
   readonly blockHashes: number[] = [];
   /** Blocks of `blockTable` already registered in the prefix cache. */
   registeredBlocks = 0;
+  /**
+   * Positions before this one live outside the request's blocks: in a shared prompt KV
+   * (RelayAttention). Block `k` holds positions `base + k * blockSize ..`. 0 otherwise.
+   */
+  base = 0;
+  /** Hash the first block chains on (differs per shared prompt, so blocks never mix). */
+  hashRoot = ROOT_HASH;
   /** Prefix-hit probe cached for one step: [step, hit blocks, hit blocks that are free]. */
   hitProbe: [number, number, number] = [-1, 0, 0];
 
@@ -120,16 +127,30 @@ export class Request implements RequestView {
    * lies inside the prompt (no copy), else a fresh array. Returns `[array, offset]`.
    */
   blockTokens(i: number, blockSize: number): [readonly number[], number] {
-    const from = i * blockSize;
+    const from = this.base + i * blockSize;
     if (from + blockSize <= this.promptTokens.length) return [this.promptTokens, from];
     return [this.tokens(from, from + blockSize), 0];
   }
 
-  /** Hash of full block `i` (positions `i * blockSize ..`), computed on first use. */
+  /**
+   * Place the request's blocks after a shared prompt of `base` tokens whose hash is `root`
+   * (or, with 0 and ROOT_HASH, at the start). Only while it holds no blocks.
+   */
+  setBase(base: number, root: number): void {
+    if (base === this.base && root === this.hashRoot) return;
+    if (this.blockTable.length > 0) {
+      throw new Error(`request ${this.id} holds blocks; its base cannot move`);
+    }
+    this.base = base;
+    this.hashRoot = root;
+    this.blockHashes.length = 0;
+  }
+
+  /** Hash of full block `i` (positions `base + i * blockSize ..`), computed on first use. */
   hashOfBlock(i: number, blockSize: number): number {
     while (this.blockHashes.length <= i) {
       const k = this.blockHashes.length;
-      const parent = k === 0 ? ROOT_HASH : this.blockHashes[k - 1];
+      const parent = k === 0 ? this.hashRoot : this.blockHashes[k - 1];
       const [toks, from] = this.blockTokens(k, blockSize);
       this.blockHashes.push(blockHash(parent, toks, from, from + blockSize));
     }
@@ -138,7 +159,7 @@ export class Request implements RequestView {
 
   /** Parent hash of full block `i`. */
   parentHashOfBlock(i: number, blockSize: number): number {
-    return i === 0 ? ROOT_HASH : this.hashOfBlock(i - 1, blockSize);
+    return i === 0 ? this.hashRoot : this.hashOfBlock(i - 1, blockSize);
   }
 
   /**

@@ -87,12 +87,28 @@ export interface KvCachePolicy extends PolicyHooks {
   onReuse(block: number): void;
   /** Choose a cached free block to evict, or -1 when it tracks none. */
   evict(now: number): number;
+  /**
+   * RelayAttention: the shared prompt whose KV the executor keeps contiguous this step, or
+   * undefined. Requests whose prompt extends it skip those positions (their blocks start
+   * after it). Used only with an executor that declares `relay`.
+   */
+  relayPrompt?(candidates: readonly RequestView[]): SharedPrompt | undefined;
+}
+
+/** A shared prompt (RelayAttention): its tokens and an id that changes with them. */
+export interface SharedPrompt {
+  /** Changes whenever the tokens change. */
+  readonly id: string;
+  /** Token ids, BOS included. */
+  readonly tokens: readonly number[];
 }
 
 /** Slot `executor`: runs one batch. */
 export interface Executor extends PolicyHooks {
   /** True when no tensors run and durations are predicted (virtual clock, oracle allowed). */
   readonly simulated: boolean;
+  /** Whether it runs `prefixed` sequences after a `Batch.relay` shared prompt (RelayAttention). */
+  readonly relay?: boolean;
   /** A step-time model, for policies that size batches to an SLO (simulated executors). */
   readonly costModel?: CostModel;
   /** Run one iteration and return the sampled tokens. */

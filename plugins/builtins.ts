@@ -12,6 +12,7 @@ import { watermark } from "../policies/watermark/mod.ts";
 import { vllmBatcher } from "../policies/vllm/mod.ts";
 import { prefillFirst } from "../policies/prefill_first/mod.ts";
 import { lruPrefix } from "../policies/lru_prefix/mod.ts";
+import { relay } from "../policies/relay/mod.ts";
 import { referenceExecutor } from "../kernels/reference/plugin.ts";
 import { wasmExecutor } from "../kernels/wasm/plugin.ts";
 import { webgpuExecutor } from "../kernels/webgpu/executor.ts";
@@ -69,6 +70,7 @@ export const BUILTIN_PLUGINS: readonly Plugin[] = [
   vllmBatcher,
   prefillFirst,
   lruPrefix,
+  relay,
   referenceExecutor,
   wasmExecutor,
   webgpuExecutor,

@@ -15,6 +15,23 @@ import type { Batch } from "../../core/types.ts";
 import type { ModelConfig, ModelWeights } from "../../core/model/types.ts";
 import type { PagedKvStore } from "./kv_store.ts";
 import { addInPlace, matmul, rmsnorm, rope, ropeFrequencies, softmax, swiglu } from "./ops.ts";
+import {
+  attendKeys,
+  attendShared,
+  contiguousKeys,
+  type HeadShape,
+  pagedKeys,
+} from "../relay/attention.ts";
+
+/** A shared prompt's KV (RelayAttention), contiguous: per layer `[length, nKvHeads * headDim]`. */
+export interface SharedKv {
+  /** Tokens in the shared prompt. */
+  length: number;
+  /** Keys per layer. */
+  k: Float32Array[];
+  /** Values per layer. */
+  v: Float32Array[];
+}
 
 /** Scratch buffers for `rows` rows. */
 interface Scratch {
@@ -48,12 +65,19 @@ function scratch(config: ModelConfig, rows: number): Scratch {
 /**
  * Run `batch` through the model, writing each fed token's K/V into `kv`. Returns, per
  * sequence, the logits after its last fed token when `sample` is true, else undefined.
+ *
+ * With `shared` (RelayAttention), `prefixed` sequences see positions `0 .. length - 1` in
+ * the shared KV and their own from `length` on, in blocks starting at that position. Their
+ * attention is split as RelayAttention does: one pass of all their query rows over the
+ * shared KV (read once for the step), then each sequence's own keys, seeded with that part
+ * so the log-sum-exp merge is exact.
  */
 export function forward(
   weights: ModelWeights,
   config: ModelConfig,
   kv: PagedKvStore,
   batch: Batch,
+  shared?: SharedKv,
 ): (Float32Array | undefined)[] {
   const { dim, hiddenDim, nHeads, nKvHeads, headDim, vocabSize } = config;
   const qDim = nHeads * headDim;
@@ -81,6 +105,46 @@ export function forward(
   const rows = tokens.length;
   const buf = scratch(config, rows);
 
+  // RelayAttention: where each sequence's own positions start, and the rows after a shared prompt.
+  const base = batch.sequences.map((seq) => (seq.prefixed ? shared?.length ?? -1 : 0));
+  if (base.includes(-1)) throw new RangeError("a prefixed sequence needs the shared prompt's KV");
+  const prefixedRows: number[] = [];
+  for (let r = 0; r < rows; r++) if (base[seqOf[r]] > 0) prefixedRows.push(r);
+  const relayAttention = (layer: number, scale: number) => {
+    const shape: HeadShape = { nHeads, nKvHeads, headDim, scale };
+    const n = prefixedRows.length;
+    const q = new Float32Array(n * qDim);
+    prefixedRows.forEach((r, i) => q.set(buf.q.subarray(r * qDim, (r + 1) * qDim), i * qDim));
+    const sharedKeys = contiguousKeys(shared!.k[layer], shared!.v[layer], shape);
+    const sharedPart = attendShared(q, n, sharedKeys, shared!.length, shape);
+    // Each sequence's rows are consecutive: continue from the shared part over its own keys.
+    for (let i = 0; i < n;) {
+      const s = seqOf[prefixedRows[i]];
+      let j = i;
+      while (j < n && seqOf[prefixedRows[j]] === s) j++;
+      const seq = batch.sequences[s];
+      const own = pagedKeys(kv.k[layer], kv.v[layer], shape, kv.blockSize, seq.blockTable, base[s]);
+      const ends = prefixedRows.slice(i, j).map((r) => pos[r] + 1);
+      const seed = {
+        out: sharedPart.out.subarray(i * qDim, j * qDim),
+        lse: sharedPart.lse.subarray(i * nHeads, j * nHeads),
+      };
+      const part = attendKeys(
+        q.subarray(i * qDim, j * qDim),
+        j - i,
+        own,
+        base[s],
+        ends,
+        shape,
+        seed,
+      );
+      for (let t = i; t < j; t++) {
+        buf.att.set(part.out.subarray((t - i) * qDim, (t - i + 1) * qDim), prefixedRows[t] * qDim);
+      }
+      i = j;
+    }
+  };
+
   // Token embeddings.
   for (let r = 0; r < rows; r++) {
     buf.x.set(weights.tokenEmbedding.subarray(tokens[r] * dim, (tokens[r] + 1) * dim), r * dim);
@@ -106,7 +170,7 @@ export function forward(
 
     // Store this step's K/V in the paged cache.
     for (let r = 0; r < rows; r++) {
-      const at = kv.offset(batch.sequences[seqOf[r]].blockTable, pos[r]);
+      const at = kv.offset(batch.sequences[seqOf[r]].blockTable, pos[r] - base[seqOf[r]]);
       keys.set(buf.k.subarray(r * kvDim, (r + 1) * kvDim), at);
       values.set(buf.v.subarray(r * kvDim, (r + 1) * kvDim), at);
     }
@@ -114,7 +178,9 @@ export function forward(
     // Causal attention over positions 0..pos[r], through the block table (GQA: query
     // head h reads KV head floor(h / headsPerKv)).
     const scale = 1 / Math.sqrt(headDim);
+    if (prefixedRows.length > 0) relayAttention(l, scale);
     for (let r = 0; r < rows; r++) {
+      if (base[seqOf[r]] > 0) continue;
       const table = batch.sequences[seqOf[r]].blockTable;
       const n = pos[r] + 1;
       const offsets = new Int32Array(n);

@@ -11,7 +11,7 @@ import type { Executor, PluginContext } from "../../core/slots.ts";
 import type { Batch, StepOutput, TokenLogprob } from "../../core/types.ts";
 import { sampleToken } from "../../core/sampling.ts";
 import { PagedKvStore } from "./kv_store.ts";
-import { forward } from "./forward.ts";
+import { forward, type SharedKv } from "./forward.ts";
 
 /** Options of the reference executor. */
 const options = z.object({
@@ -28,10 +28,45 @@ async function create(
   const config = ctx.model.config;
   const weights = await ctx.model.weights();
   const kv = new PagedKvStore(config, ctx.kv.numBlocks, ctx.kv.blockSize);
+  // RelayAttention: the shared prompt's KV, computed once per prompt id.
+  let shared: (SharedKv & { id: string }) | undefined;
+  const fillShared = (id: string, tokens: readonly number[]) => {
+    const store = new PagedKvStore(config, 1, tokens.length); // one block: contiguous
+    const sequences = [{
+      id,
+      tokens: [...tokens],
+      startPos: 0,
+      blockTable: [0],
+      sample: false,
+      sampling: {
+        temperature: 0,
+        topK: 0,
+        topP: 1,
+        seed: 0,
+        maxTokens: 1,
+        stopTokenIds: [],
+        stop: [],
+        ignoreEos: true,
+        logprobs: -1,
+      },
+      outputIndex: 0,
+    }];
+    forward(weights, config, store, {
+      step: 0,
+      sequences,
+      numTokens: tokens.length,
+      numDecodes: 0,
+    });
+    shared = { id, length: tokens.length, k: store.k, v: store.v };
+  };
   return {
     simulated: false,
+    relay: true,
     run(batch: Batch): StepOutput {
-      const logits = forward(weights, config, kv, batch);
+      if (batch.relay && shared?.id !== batch.relay.id) {
+        fillShared(batch.relay.id, batch.relay.tokens);
+      }
+      const logits = forward(weights, config, kv, batch, shared);
       const tokens = new Int32Array(batch.sequences.length).fill(-1);
       const logprobs: (TokenLogprob | undefined)[] = new Array(batch.sequences.length);
       let anyLogprobs = false;

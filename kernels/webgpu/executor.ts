@@ -36,6 +36,7 @@ export type WebGpuOptions = z.ZodObject<{
   relayMinSharers: z.ZodDefault<z.ZodNumber>;
   relayMinPrefix: z.ZodDefault<z.ZodNumber>;
   maxPassTokens: z.ZodDefault<z.ZodNumber>;
+  subgroups: z.ZodDefault<z.ZodBoolean>;
 }>;
 
 const options: WebGpuOptions = z.object({
@@ -59,6 +60,9 @@ const options: WebGpuOptions = z.object({
   ),
   maxPassTokens: z.number().int().min(1).default(4096).describe(
     "most tokens per GPU pass (sizes the activation buffers); larger batches take several passes",
+  ),
+  subgroups: z.boolean().default(true).describe(
+    "reduce with subgroup operations where the device offers them (checked at start)",
   ),
 });
 
@@ -96,23 +100,32 @@ async function create(opts: z.output<typeof options>, ctx: PluginContext): Promi
     1,
     Math.min(ctx.limits.maxBatchSeqs, capTokens, 256, Math.floor(maxBind / (4 * config.vocabSize))),
   );
-  const runner = await GpuRunner.create(gpu, config, weights, {
-    maxTokens: capTokens,
-    maxSeqs: capSeqs,
-    maxPositions,
-    numBlocks: ctx.kv.numBlocks,
-    blockSize: ctx.kv.blockSize,
-    matvecMaxRows: opts.matvecMaxRows,
-  }, type);
+  const runner = await GpuRunner.create(
+    gpu,
+    config,
+    weights,
+    {
+      maxTokens: capTokens,
+      maxSeqs: capSeqs,
+      maxPositions,
+      numBlocks: ctx.kv.numBlocks,
+      blockSize: ctx.kv.blockSize,
+      matvecMaxRows: opts.matvecMaxRows,
+    },
+    type,
+    opts.subgroups,
+  );
   ctx.log(
     `${gpu.info.description}${
       gpu.info.isFallback ? " (fallback adapter)" : ""
     }; weights ${type}; ` +
-      `shader-f16 ${gpu.info.f16 ? "on" : "off"}, subgroups ${gpu.info.subgroups ? "on" : "off"}`,
+      `shader-f16 ${gpu.info.f16 ? "on" : "off"}, subgroups ${gpu.info.subgroups ? "on" : "off"} ` +
+      `(${runner.subgroups ? "used" : "not used"})`,
   );
 
   return {
     simulated: false,
+    relay: true,
     async run(input: Batch): Promise<StepOutput> {
       const batch = input as RelayBatch;
       const relay = batch.relay;
