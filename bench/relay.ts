@@ -142,6 +142,8 @@ function fmtMs(s: number): string {
 
 /** Entry point for `deno task bench relay`. */
 export async function main(args: string[]): Promise<void> {
+  // Mesa's Vulkan driver warns on stderr when this is unset.
+  if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", Deno.makeTempDirSync());
   const { values } = parseArgs({
     args,
     options: {

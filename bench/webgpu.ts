@@ -92,6 +92,8 @@ async function probe(device: GPUDevice, bytes: number, budget: number): Promise<
 
 /** Entry point for `deno task bench webgpu`. */
 export async function main(args: string[]): Promise<void> {
+  // Mesa's Vulkan driver warns on stderr when this is unset.
+  if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", Deno.makeTempDirSync());
   const { values } = parseArgs({
     args,
     options: {
@@ -130,17 +132,25 @@ export async function main(args: string[]): Promise<void> {
   const weights = dummyWeights(config, 0);
   const genS = (performance.now() - t) / 1000;
   t = performance.now();
-  const runner = await GpuRunner.create(gpu, config, weights, {
-    maxTokens: 2048,
-    maxSeqs: maxB,
-    maxPositions: context + steps + 2,
-    numBlocks: maxB * blocksPer,
-    blockSize,
-    matvecMaxRows: 32,
-  }, type);
+  const runner = await GpuRunner.create(
+    gpu,
+    config,
+    weights,
+    {
+      maxTokens: 2048,
+      maxSeqs: maxB,
+      maxPositions: context + steps + 2,
+      numBlocks: maxB * blocksPer,
+      blockSize,
+      matvecMaxRows: 32,
+    },
+    type,
+    true,
+  );
   console.log(
     `model ${modelName} (${config.nLayers} layers, dim ${config.dim}), weights ${type} ` +
-      `${(weightBytes(config, type) / 1e9).toFixed(2)} GB; dummy weights ${genS.toFixed(1)} s, ` +
+      `(${(weightBytes(config, type) / 1e9).toFixed(2)} GB), subgroup reductions ` +
+      `${runner.subgroups ? "used" : "not used"}; dummy weights ${genS.toFixed(1)} s, ` +
       `upload+compile ${((performance.now() - t) / 1000).toFixed(1)} s`,
   );
   const probeBytes = Math.min(1 << 30, info.maxStorageBufferBindingSize, info.maxBufferSize);

@@ -159,7 +159,7 @@ export function attendShared(
   const acc = new Float64Array(n * d);
   const qOff = new Int32Array(n);
   const kOff = new Int32Array(SHARED_TILE);
-  const p = new Float64Array(SHARED_TILE);
+  const p = new Float64Array(4 * SHARED_TILE);
   for (let kvh = 0; kvh < nKvHeads; kvh++) {
     m.fill(-Infinity);
     l.fill(0);
@@ -170,7 +170,65 @@ export function attendShared(
     for (let p0 = 0; p0 < length; p0 += SHARED_TILE) {
       const count = Math.min(SHARED_TILE, length - p0);
       for (let j = 0; j < count; j++) kOff[j] = shared.row(p0 + j) + kvh * d;
-      for (let r = 0; r < n; r++) {
+      let r = 0;
+      // Four rows at a time: every K and V element loaded serves four queries.
+      for (; r + 4 <= n; r += 4) {
+        const q0 = qOff[r], q1 = qOff[r + 1], q2 = qOff[r + 2], q3 = qOff[r + 3];
+        let x0 = m[r], x1 = m[r + 1], x2 = m[r + 2], x3 = m[r + 3];
+        for (let j = 0; j < count; j++) {
+          const ko = kOff[j];
+          let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+          for (let i = 0; i < d; i++) {
+            const kv = shared.k[ko + i];
+            s0 += q[q0 + i] * kv;
+            s1 += q[q1 + i] * kv;
+            s2 += q[q2 + i] * kv;
+            s3 += q[q3 + i] * kv;
+          }
+          s0 *= scale;
+          s1 *= scale;
+          s2 *= scale;
+          s3 *= scale;
+          p[j] = s0;
+          p[SHARED_TILE + j] = s1;
+          p[2 * SHARED_TILE + j] = s2;
+          p[3 * SHARED_TILE + j] = s3;
+          if (s0 > x0) x0 = s0;
+          if (s1 > x1) x1 = s1;
+          if (s2 > x2) x2 = s2;
+          if (s3 > x3) x3 = s3;
+        }
+        const mx = [x0, x1, x2, x3];
+        for (let k = 0; k < 4; k++) {
+          const c = Math.exp(m[r + k] - mx[k]);
+          l[r + k] *= c;
+          m[r + k] = mx[k];
+          if (c !== 1) {
+            const a = (r + k) * d;
+            for (let i = 0; i < d; i++) acc[a + i] *= c;
+          }
+        }
+        const a0 = r * d, a1 = a0 + d, a2 = a1 + d, a3 = a2 + d;
+        for (let j = 0; j < count; j++) {
+          const w0 = Math.exp(p[j] - x0);
+          const w1 = Math.exp(p[SHARED_TILE + j] - x1);
+          const w2 = Math.exp(p[2 * SHARED_TILE + j] - x2);
+          const w3 = Math.exp(p[3 * SHARED_TILE + j] - x3);
+          l[r] += w0;
+          l[r + 1] += w1;
+          l[r + 2] += w2;
+          l[r + 3] += w3;
+          const vo = kOff[j];
+          for (let i = 0; i < d; i++) {
+            const vv = shared.v[vo + i];
+            acc[a0 + i] += w0 * vv;
+            acc[a1 + i] += w1 * vv;
+            acc[a2 + i] += w2 * vv;
+            acc[a3 + i] += w3 * vv;
+          }
+        }
+      }
+      for (; r < n; r++) {
         const qo = qOff[r];
         let mx = m[r];
         for (let j = 0; j < count; j++) {

@@ -92,6 +92,13 @@ export class GpuAttentionOp {
     this.splits = sharedSplits(p.shared, p.batch, g, Infinity);
     // Paged pool: the prompt in blocks 0..sharedBlocks-1, then each sequence's own blocks.
     const rowsTotal = numBlocks * p.blockSize;
+    const cacheBytes = 2 * rowsTotal * kvDim * 4;
+    if (cacheBytes > gpu.info.maxStorageBufferBindingSize) {
+      throw new RangeError(
+        `the KV pool needs ${cacheBytes} bytes; this adapter binds at most ` +
+          `${gpu.info.maxStorageBufferBindingSize}`,
+      );
+    }
     const cache = new Float32Array(2 * rowsTotal * kvDim);
     cache.set(data.sharedK, 0);
     cache.set(data.sharedV, rowsTotal * kvDim);
@@ -171,7 +178,12 @@ export class GpuAttentionOp {
     const sharedSig = signature(d, ["ro", "uniform", "ro", "ro", "rw"]);
     const tk = sharedTileKeys(p.headDim, gpu.info.maxComputeWorkgroupStorageSize);
     const [attn, shared] = await Promise.all([
-      pipeline(d, attnSig, pagedAttentionShader(g, lseOff), "paged-attention"),
+      pipeline(
+        d,
+        attnSig,
+        pagedAttentionShader(g, lseOff, gpu.info.maxComputeWorkgroupStorageSize),
+        "paged-attention",
+      ),
       pipeline(d, sharedSig, sharedAttentionShader(g, tk), "shared-attention"),
     ]);
     const common = [bufs.cache, bufs.sharedK, bufs.sharedV, bufs.sys, bufs.out];
@@ -213,7 +225,10 @@ export class GpuAttentionOp {
     }
     const n = p.batch * p.nHeads;
     enc.copyBufferToBuffer(this.#out, 0, this.#readback, 0, n * (p.headDim + 1) * 4);
+    this.#device.pushErrorScope("validation");
     this.#device.queue.submit([enc.finish()]);
+    const err = await this.#device.popErrorScope();
+    if (err) throw new Error(`attention kernels failed: ${err.message}`);
     await this.#readback.mapAsync(GPUMapMode.READ);
     const all = new Float32Array(this.#readback.getMappedRange().slice(0));
     this.#readback.unmap();

@@ -23,7 +23,15 @@ import {
   uploadWeight,
 } from "./resources.ts";
 import { INFO_WORDS, STEP_WORDS, type WeightType } from "./wgsl/common.ts";
-import { type LinearSpec, matmulShader, matvecShader, MM_TILE, MV_ROWS } from "./wgsl/matmul.ts";
+import {
+  type LinearSpec,
+  matmulShader,
+  matvecShader,
+  MM_TILE,
+  MV_ROWS,
+  subgroupLayoutOk,
+  subgroupProbeShader,
+} from "./wgsl/matmul.ts";
 import {
   argmaxShader,
   type AttnGeometry,
@@ -100,6 +108,8 @@ export class GpuRunner {
   readonly limits: RunnerLimits;
   /** Weight storage on the device. */
   readonly weightType: WeightType;
+  /** Whether the matrix-vector kernels reduce with subgroup operations. */
+  subgroups = false;
   /** Length of the shared relay prompt held, 0 when none. */
   sharedLen = 0;
   /** Id of the shared relay prompt held. */
@@ -152,8 +162,10 @@ export class GpuRunner {
     weights: ModelWeights,
     limits: RunnerLimits,
     type: WeightType,
+    subgroups = false,
   ): Promise<GpuRunner> {
     const r = new GpuRunner(gpu, config, limits, type);
+    r.subgroups = subgroups && gpu.info.subgroups && await subgroupsUsable(gpu.device);
     r.#allocate(weights);
     await r.#compile();
     r.#bindAll();
@@ -240,7 +252,12 @@ export class GpuRunner {
       normGather: pipeline(d, s.norm, rmsnormShader(c.dim, c.normEps, true), "rmsnorm-gather"),
       silu: pipeline(d, s.silu, siluMulShader(c.hiddenDim), "silu-mul"),
       rope: pipeline(d, s.rope, ropeStoreShader(g), "rope-store"),
-      attn: pipeline(d, s.attn, pagedAttentionShader(g, lseOff), "paged-attention"),
+      attn: pipeline(
+        d,
+        s.attn,
+        pagedAttentionShader(g, lseOff, this.gpu.info.maxComputeWorkgroupStorageSize),
+        "paged-attention",
+      ),
       shared: pipeline(d, s.shared, sharedAttentionShader(g, tk), "shared-attention"),
       argmax: pipeline(d, s.argmax, argmaxShader(c.vocabSize), "argmax"),
     };
@@ -253,7 +270,12 @@ export class GpuRunner {
       lm: this.#spec(c.dim, c.vocabSize, false, "samples"),
     };
     for (const [name, spec] of Object.entries(specs)) {
-      jobs[`${name}-mv`] = pipeline(d, s.linear, matvecShader(spec), `${name}-matvec`);
+      jobs[`${name}-mv`] = pipeline(
+        d,
+        s.linear,
+        matvecShader(spec, this.subgroups),
+        `${name}-matvec`,
+      );
       jobs[`${name}-mm`] = pipeline(d, s.linear, matmulShader(spec), `${name}-matmul`);
     }
     const names = Object.keys(jobs);
@@ -301,8 +323,9 @@ export class GpuRunner {
     const kvDim = this.config.nKvHeads * this.config.headDim;
     const bytes = len * kvDim * 4;
     if (bytes > this.gpu.info.maxStorageBufferBindingSize) {
-      throw new RangeError(
-        `executor webgpu: a shared prompt of ${len} tokens does not fit a binding`,
+      throw new UsageError(
+        `executor webgpu: a shared prompt of ${len} tokens needs ${bytes} bytes per layer; ` +
+          `this adapter binds at most ${this.gpu.info.maxStorageBufferBindingSize}`,
       );
     }
     for (const [l, w] of this.#layerBufs.entries()) {
@@ -535,6 +558,36 @@ export class GpuRunner {
     for (const b of Object.values(this.#bufs)) b.destroy();
     for (const w of this.#layerBufs) for (const b of Object.values(w)) b.destroy();
     this.#readback?.destroy();
+  }
+}
+
+/**
+ * Whether subgroup operations work here with the layout the matvec kernel assumes (full,
+ * aligned subgroups); false on any failure, so the caller falls back to workgroup memory.
+ */
+async function subgroupsUsable(device: GPUDevice): Promise<boolean> {
+  const words = 3 * 32 * MV_ROWS;
+  try {
+    const sig = signature(device, ["rw"]);
+    const pipe = await pipeline(device, sig, subgroupProbeShader(), "subgroup-probe");
+    const out = buffer(device, words * 4, STORAGE, "subgroup-probe");
+    const rb = buffer(device, words * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, "rb");
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(pipe);
+    pass.setBindGroup(0, bind(device, sig, [out]));
+    pass.dispatchWorkgroups(1);
+    pass.end();
+    enc.copyBufferToBuffer(out, 0, rb, 0, words * 4);
+    device.queue.submit([enc.finish()]);
+    await rb.mapAsync(GPUMapMode.READ);
+    const ok = subgroupLayoutOk(new Uint32Array(rb.getMappedRange().slice(0)));
+    rb.unmap();
+    out.destroy();
+    rb.destroy();
+    return ok;
+  } catch {
+    return false;
   }
 }
 

@@ -47,13 +47,31 @@ export function sharedSplits(len: number, rows: number, g: AttnGeometry, capacit
 export function sharedTileKeys(headDim: number, workgroupBytes: number): number {
   const floats = Math.floor(workgroupBytes / 4);
   let tk = 32;
-  while (tk > 1 && SHARED_TQ * headDim + 2 * tk * headDim + SHARED_TQ * tk > floats) tk /= 2;
+  while (tk > 1 && SHARED_TQ * headDim + tk * (2 * headDim + 1) + SHARED_TQ * tk > floats) tk /= 2;
   return tk;
 }
 
-/** The per-request (paged) kernel; dispatch `(rows, nHeads)` workgroups. */
-export function pagedAttentionShader(g: AttnGeometry, lseOffset: number): string {
+/** Keys per chunk of the paged kernel whose staged K rows fit the workgroup memory. */
+export function pagedChunkKeys(headDim: number, workgroupBytes: number): number {
+  const floats = Math.floor(workgroupBytes / 4) - headDim - 8;
+  let kc = WG;
+  while (kc > 1 && kc * (headDim + 3) > floats) kc /= 2;
+  return kc;
+}
+
+/**
+ * The per-request (paged) kernel; dispatch `(rows, nHeads)` workgroups. Keys are taken in
+ * chunks (see {@link pagedChunkKeys}) whose K rows are staged in workgroup memory with
+ * coalesced loads; each thread then scores one key and accumulates its share of the
+ * output's dimensions.
+ */
+export function pagedAttentionShader(
+  g: AttnGeometry,
+  lseOffset: number,
+  workgroupBytes: number,
+): string {
   const per = Math.ceil(g.headDim / WG);
+  const kc = pagedChunkKeys(g.headDim, workgroupBytes);
   const qkv = (g.nHeads + 2 * g.nKvHeads) * g.headDim;
   return `${STEP_STRUCT}
 const NH: u32 = ${g.nHeads}u;
@@ -62,6 +80,7 @@ const GROUP: u32 = ${g.nHeads / g.nKvHeads}u;
 const QKV: u32 = ${qkv}u;
 const PER: u32 = ${per}u;
 const LSE: u32 = ${lseOffset}u;
+const KC: u32 = ${kc}u;
 const SCALE: f32 = ${f(1 / Math.sqrt(g.headDim))};
 @group(0) @binding(0) var<storage, read> qkv: array<f32>;
 @group(0) @binding(1) var<storage, read> md: array<u32>;
@@ -73,8 +92,11 @@ const SCALE: f32 = ${f(1 / Math.sqrt(g.headDim))};
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
 ${kvRowHelpers(g)}
 var<workgroup> qs: array<f32, ${g.headDim}>;
-var<workgroup> sc: array<f32, ${WG}>;
-var<workgroup> rows: array<u32, ${WG}>;
+var<workgroup> sc: array<f32, ${kc}>;
+var<workgroup> rows: array<u32, ${kc}>;
+// K rows of a chunk, padded by one float so that threads scoring different keys hit
+// different banks.
+var<workgroup> kt: array<f32, ${kc * (g.headDim + 1)}>;
 var<workgroup> bounds: vec2<u32>;
 
 @compute @workgroup_size(${WG})
@@ -114,25 +136,28 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   }
   if (lid.x == 0u) { bounds = vec2<u32>(first, pos + 1u); }
   let b = workgroupUniformLoad(&bounds);
-  for (var p0 = b.x; p0 < b.y; p0 += ${WG}u) {
-    let p = p0 + lid.x;
-    var s = ${NEG_BIG};
-    if (p < b.y) {
-      let row = kvRow(p, tableStart, prefixLen);
-      rows[lid.x] = row;
-      var dot = 0.0;
-      if ((row & SHARED_ROW) != 0u) {
-        let base = (row & ~SHARED_ROW) * KVD + kvOff;
-        for (var i = 0u; i < HD; i++) { dot += qs[i] * sharedK[base + i]; }
-      } else {
-        let base = row * KVD + kvOff;
-        for (var i = 0u; i < HD; i++) { dot += qs[i] * cache[base + i]; }
-      }
-      s = dot;
-    }
-    sc[lid.x] = s;
+  for (var p0 = b.x; p0 < b.y; p0 += KC) {
+    let count = min(KC, b.y - p0);
+    if (lid.x < count) { rows[lid.x] = kvRow(p0 + lid.x, tableStart, prefixLen); }
     workgroupBarrier();
-    let count = min(${WG}u, b.y - p0);
+    // Stage the chunk's keys: consecutive threads read consecutive floats of a row.
+    for (var idx = lid.x; idx < count * HD; idx += ${WG}u) {
+      let j = idx / HD;
+      let d = idx % HD;
+      let row = rows[j];
+      var k: f32;
+      if ((row & SHARED_ROW) != 0u) { k = sharedK[(row & ~SHARED_ROW) * KVD + kvOff + d]; }
+      else { k = cache[row * KVD + kvOff + d]; }
+      kt[j * (HD + 1u) + d] = k;
+    }
+    workgroupBarrier();
+    var s = ${NEG_BIG};
+    if (lid.x < count) {
+      s = 0.0;
+      for (var i = 0u; i < HD; i++) { s += qs[i] * kt[lid.x * (HD + 1u) + i]; }
+    }
+    if (lid.x < KC) { sc[lid.x] = s; }
+    workgroupBarrier();
     var cm = m;
     for (var j = 0u; j < count; j++) { cm = max(cm, sc[j]); }
     let c = exp(m - cm);
@@ -188,7 +213,8 @@ const SCALE: f32 = ${f(1 / Math.sqrt(g.headDim))};
 @group(0) @binding(3) var<storage, read> sharedV: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 var<workgroup> qs: array<f32, ${SHARED_TQ * g.headDim}>;
-var<workgroup> ks: array<f32, ${tk * g.headDim}>;
+// K rows padded by one float: threads scoring different keys hit different banks.
+var<workgroup> ks: array<f32, ${tk * (g.headDim + 1)}>;
 var<workgroup> vs: array<f32, ${tk * g.headDim}>;
 var<workgroup> sc: array<f32, ${SHARED_TQ * tk}>;
 
@@ -223,7 +249,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         let at = p * KVD + kvh * HD + idx % HD;
         kv = vec2<f32>(sharedK[at], sharedV[at]);
       }
-      ks[idx] = kv.x;
+      ks[(idx / HD) * (HD + 1u) + idx % HD] = kv.x;
       vs[idx] = kv.y;
     }
     workgroupBarrier();
@@ -233,7 +259,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       var s = ${NEG_BIG};
       if (k0 + j < len) {
         s = 0.0;
-        for (var i = 0u; i < HD; i++) { s += qs[qr * HD + i] * ks[j * HD + i]; }
+        for (var i = 0u; i < HD; i++) { s += qs[qr * HD + i] * ks[j * (HD + 1u) + i]; }
       }
       sc[idx] = s;
     }

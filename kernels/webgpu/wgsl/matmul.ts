@@ -34,9 +34,50 @@ function store(spec: LinearSpec, index: string, value: string): string {
   return spec.accumulate ? `y[${index}] += ${value};` : `y[${index}] = ${value};`;
 }
 
-/** The matrix-vector kernel; dispatch `ceil(n / MV_ROWS)` workgroups. */
-export function matvecShader(spec: LinearSpec): string {
+/**
+ * The matrix-vector kernel; dispatch `ceil(n / MV_ROWS)` workgroups. With `subgroups`
+ * (a device whose subgroups are aligned runs of 1, 2, 4, 8, 16 or 32 invocations, see
+ * `subgroupLayoutOk`), each row's 32 partial sums are added by `subgroupAdd` and only one
+ * value per subgroup goes through workgroup memory; otherwise a tree in workgroup memory.
+ * The workgroup is one-dimensional (Naga refuses subgroup builtins otherwise): invocation
+ * `i` is lane `i % 32` of weight row `i / 32`.
+ */
+export function matvecShader(spec: LinearSpec, subgroups = false): string {
   const k4 = spec.k / 4;
+  const reduce = subgroups
+    ? `
+    for (var j = 0u; j < TB; j++) {
+      let v = subgroupAdd(acc[j]);
+      if (sid == 0u) { red[(row * TB + j) * LANES + lane / sgs] = v; }
+    }
+    workgroupBarrier();
+    let t = t0 + lane;
+    if (lane < TB && n < N && t < count) {
+      var total = 0.0;
+      for (var k = 0u; k < LANES / sgs; k++) { total += red[(row * TB + lane) * LANES + k]; }
+      ${store(spec, "t * N + n", "total")}
+    }
+    workgroupBarrier();`
+    : `
+    for (var j = 0u; j < TB; j++) { red[(row * TB + j) * LANES + lane] = acc[j]; }
+    workgroupBarrier();
+    for (var s = LANES / 2u; s > 0u; s >>= 1u) {
+      if (lane < s) {
+        for (var j = 0u; j < TB; j++) {
+          let i = (row * TB + j) * LANES + lane;
+          red[i] += red[i + s];
+        }
+      }
+      workgroupBarrier();
+    }
+    let t = t0 + lane;
+    if (lane < TB && n < N && t < count) {
+      ${store(spec, "t * N + n", "red[(row * TB + lane) * LANES]")}
+    }
+    workgroupBarrier();`;
+  const extra = subgroups
+    ? ",\n  @builtin(subgroup_invocation_id) sid: u32,\n  @builtin(subgroup_size) sgs: u32,"
+    : "";
   return `${STEP_STRUCT}
 const K4: u32 = ${k4}u;
 const N: u32 = ${spec.n}u;
@@ -49,10 +90,14 @@ ${weightDecl(1, spec.weights)}
 @group(0) @binding(3) var<uniform> step: Step;
 var<workgroup> red: array<f32, ${MV_ROWS * 8 * 32}>;
 
-@compute @workgroup_size(32, ${MV_ROWS})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let n = wg.x * ROWS + lid.y;
-  let lane = lid.x;
+@compute @workgroup_size(${32 * MV_ROWS})
+fn main(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(local_invocation_index) li: u32${extra}
+) {
+  let row = li / LANES;
+  let lane = li % LANES;
+  let n = wg.x * ROWS + row;
   let count = step.${spec.count};
   for (var t0 = 0u; t0 < count; t0 += TB) {
     var acc: array<f32, 8>;
@@ -65,26 +110,45 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
           if (t < count) { acc[j] += dot(x[t * K4 + k], wv); }
         }
       }
-    }
-    for (var j = 0u; j < TB; j++) { red[(lid.y * TB + j) * LANES + lane] = acc[j]; }
-    workgroupBarrier();
-    for (var s = LANES / 2u; s > 0u; s >>= 1u) {
-      if (lane < s) {
-        for (var j = 0u; j < TB; j++) {
-          let i = (lid.y * TB + j) * LANES + lane;
-          red[i] += red[i + s];
-        }
-      }
-      workgroupBarrier();
-    }
-    let t = t0 + lane;
-    if (lane < TB && n < N && t < count) {
-      ${store(spec, "t * N + n", "red[(lid.y * TB + lane) * LANES]")}
-    }
-    workgroupBarrier();
+    }${reduce}
   }
 }
 `;
+}
+
+/**
+ * A kernel that records, per invocation of a 256-wide workgroup, its subgroup invocation
+ * id, the subgroup size and `subgroupAdd(1)`; `subgroupLayoutOk` checks the result.
+ */
+export function subgroupProbeShader(): string {
+  return `
+@group(0) @binding(0) var<storage, read_write> out: array<u32>;
+@compute @workgroup_size(${32 * MV_ROWS})
+fn main(
+  @builtin(local_invocation_index) li: u32,
+  @builtin(subgroup_invocation_id) sid: u32,
+  @builtin(subgroup_size) sgs: u32,
+) {
+  let total = subgroupAdd(1u);
+  out[li * 3u] = sid;
+  out[li * 3u + 1u] = sgs;
+  out[li * 3u + 2u] = total;
+}
+`;
+}
+
+/**
+ * Whether the probe's record (3 words per invocation) shows full subgroups that are
+ * aligned runs of a power of two dividing 32, the layout the subgroup matvec needs.
+ */
+export function subgroupLayoutOk(record: Uint32Array): boolean {
+  const n = record.length / 3;
+  for (let i = 0; i < n; i++) {
+    const sid = record[3 * i], size = record[3 * i + 1], total = record[3 * i + 2];
+    if (!(size >= 1 && size <= 32 && 32 % size === 0)) return false;
+    if (sid !== i % size || total !== size) return false;
+  }
+  return n > 0;
 }
 
 /** The tiled kernel; dispatch `(ceil(n / MM_TILE), ceil(rows / MM_TILE))` workgroups. */

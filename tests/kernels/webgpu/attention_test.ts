@@ -87,6 +87,8 @@ const CASES: AttentionProblem[] = [
   { nHeads: 8, nKvHeads: 2, headDim: 8, blockSize: 8, batch: 5, shared: 136, own: 9 },
   { nHeads: 2, nKvHeads: 1, headDim: 64, blockSize: 16, batch: 17, shared: 32, own: 1 },
   { nHeads: 4, nKvHeads: 2, headDim: 12, blockSize: 4, batch: 2, shared: 0, own: 7 },
+  // Wide heads: fewer keys per staged chunk of the paged kernel.
+  { nHeads: 2, nKvHeads: 1, headDim: 128, blockSize: 16, batch: 2, shared: 64, own: 70 },
   // Long enough for the system part to be split over several key ranges.
   { nHeads: 2, nKvHeads: 2, headDim: 16, blockSize: 8, batch: 3, shared: 1040, own: 3 },
 ];

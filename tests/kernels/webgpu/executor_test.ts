@@ -85,6 +85,19 @@ for (const name of ["tiny", "tiny-gqa", "small"]) {
 }
 
 Deno.test({
+  name: "webgpu executor: workgroup-memory reductions (no subgroups) match the reference",
+  ignore: !HAS_GPU,
+  async fn() {
+    const execs = await pair("tiny-gqa", { subgroups: false });
+    try {
+      assertAgree(await drive(execs, REQUESTS, SHAPE, { chunk: 16, seed: 6 }));
+    } finally {
+      await execs[1].close?.();
+    }
+  },
+});
+
+Deno.test({
   name: "webgpu executor: tiled matmul path (prefill-sized batches) matches the reference",
   ignore: !HAS_GPU,
   async fn() {

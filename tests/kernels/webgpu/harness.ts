@@ -13,6 +13,8 @@ import type { RelayBatch, RelayPrefix } from "../../../kernels/relay/types.ts";
 
 /** Whether a WebGPU adapter exists here (tests skip cleanly without one). */
 export const HAS_GPU: boolean = await (async () => {
+  // Mesa's Vulkan driver warns on stderr when this is unset; any writable folder will do.
+  if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", Deno.makeTempDirSync());
   try {
     const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
     return Boolean(gpu && (await gpu.requestAdapter()));
