@@ -59,6 +59,13 @@ export const SIM_FLAGS: FlagSpecs = {
     min: 1,
     max: 10_000_000,
   },
+  "system-prompt": {
+    type: "int",
+    description: "prepend one shared system prompt of this many tokens to every request",
+    default: 0,
+    min: 0,
+    max: 1_000_000,
+  },
   rate: {
     type: "number",
     description: "mean arrival rate, requests/s",
@@ -250,7 +257,13 @@ export async function buildSimSetup(cmd: ParsedCommand): Promise<SimSetup> {
   const base = trace
     ? await readTrace(trace, { countTokens: (t) => model.tokenizer.encode(t).length })
     : undefined;
-  const atRate = (r: number): SimRequest[] => {
+  const system = v["system-prompt"] as number;
+  const withSystem = (reqs: SimRequest[]): SimRequest[] =>
+    system > 0
+      ? reqs.map((q) => ({ ...q, promptLength: q.promptLength + system, sharedPrefix: system }))
+      : reqs;
+  const atRate = (r: number): SimRequest[] => withSystem(generateAt(r));
+  const generateAt = (r: number): SimRequest[] => {
     if (base) {
       const reqs = base.slice(0, v.requests as number);
       // Arrivals missing from the trace (or overridden by --arrival) come from the process.

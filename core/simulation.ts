@@ -35,6 +35,8 @@ export interface SimRequest {
   promptTokens?: number[];
   /** Multi-turn program or user. */
   programId?: string;
+  /** The first this-many prompt tokens are one system prompt shared by every request that sets it. */
+  sharedPrefix?: number;
 }
 
 /** How load is offered. */
@@ -225,12 +227,21 @@ async function drive(
   let readyHead = 0;
   const closed = load.kind === "closed" ? load : undefined;
 
+  // One synthetic system prompt (its longest use), shared by the requests that ask for it.
+  let system: number[] = [];
+  const systemPrompt = (n: number): number[] => {
+    if (system.length < n) system = syntheticPromptTokens(seed, -1, n, vocab);
+    return system.slice(0, n);
+  };
   const submit = (req: SimRequest, index: number, attempt: number, at: number) => {
     let p = req.promptLength, d = req.outputLength;
     if (p + d > maxLen) [p, d] = clipToContext(p, d, maxLen);
     if (p + 1 > poolTokens) p = poolTokens - 1;
+    const shared = Math.min(req.sharedPrefix ?? 0, p - 1);
     const tokens = req.promptTokens && req.promptTokens.length === p
       ? req.promptTokens
+      : shared > 0
+      ? [...systemPrompt(shared), ...syntheticPromptTokens(seed, index, p - shared, vocab)]
       : syntheticPromptTokens(seed, index, p, vocab);
     const maxTokens = Math.max(d, Math.min(req.maxTokens ?? d, maxLen - p));
     const id = attempt === 0 ? req.id : `${req.id}#${attempt}`;

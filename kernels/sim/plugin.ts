@@ -88,18 +88,25 @@ function resolveModel(
 export function batchShape(batch: Batch): StepShape {
   let prefillTokens = 0, prefillContext = 0, prefillPairs = 0, prefillSeqs = 0;
   let decodes = 0, decodeContext = 0;
+  // RelayAttention: prefixed sequences read the shared prompt's KV once for the whole step
+  // instead of once each (relay spec, section 1(d)); the arithmetic stays per sequence.
+  const shared = batch.relay?.tokens.length ?? 0;
+  let sharedRead = false;
   for (const s of batch.sequences) {
     const n = s.tokens.length;
+    const own = s.prefixed ? s.startPos - shared : s.startPos;
+    if (s.prefixed) sharedRead = true;
     if (n === 1) {
       decodes++;
-      decodeContext += s.startPos;
+      decodeContext += own;
     } else {
       prefillTokens += n;
-      prefillContext += s.startPos;
+      prefillContext += own;
       prefillPairs += n * (s.startPos + n / 2);
       prefillSeqs++;
     }
   }
+  if (sharedRead) decodeContext += shared;
   return { prefillTokens, prefillContext, decodes, decodeContext, prefillPairs, prefillSeqs };
 }
 
@@ -132,6 +139,7 @@ async function create(opts: SimOptions, ctx: PluginContext): Promise<Executor> {
   };
   return {
     simulated: true,
+    relay: true,
     costModel: cost,
     async run(batch: Batch): Promise<StepOutput> {
       const seqs = batch.sequences;

@@ -78,6 +78,21 @@ export const relay: Plugin<"kvcache", RelayOptions> = definePlugin({
       fixed = sharedPrompt(ctx.model.tokenizer.encode(text, { addBos: true }));
     }
     let current: SharedPrompt | undefined;
+    // Per-request memo of "extends the current prompt", and the requests the last search saw:
+    // a step costs a map lookup per candidate unless new requests arrived.
+    let extendsCurrent = new Map<string, boolean>();
+    const searched = new Set<string>();
+    const sharers = (candidates: readonly RequestView[]): number => {
+      let n = 0;
+      for (const r of candidates) {
+        let yes = extendsCurrent.get(r.id);
+        if (yes === undefined) {
+          extendsCurrent.set(r.id, yes = extendsPrompt(r.promptTokens, current!.tokens));
+        }
+        if (yes) n++;
+      }
+      return n;
+    };
     return {
       prefixCaching: true,
       get size() {
@@ -86,14 +101,22 @@ export const relay: Plugin<"kvcache", RelayOptions> = definePlugin({
       onCachedFree: (block) => queue.push(block),
       onReuse: (block) => queue.remove(block),
       evict: () => queue.shift(),
+      onFinish(req) {
+        extendsCurrent.delete(req.id);
+        searched.delete(req.id);
+      },
       relayPrompt(candidates) {
         if (fixed) return fixed;
-        const prompts = candidates.map((r) => r.promptTokens);
-        if (current) {
-          const sharers = prompts.filter((p) => extendsPrompt(p, current!.tokens)).length;
-          if (sharers >= opts.minSharers) return current;
-        }
-        current = longestSharedPrefix(prompts, opts.minSharers, opts.minPrefix);
+        if (current && sharers(candidates) >= opts.minSharers) return current;
+        if (candidates.every((r) => searched.has(r.id))) return current = undefined;
+        for (const r of candidates) searched.add(r.id);
+        const found = longestSharedPrefix(
+          candidates.map((r) => r.promptTokens),
+          opts.minSharers,
+          opts.minPrefix,
+        );
+        if (found?.id !== current?.id) extendsCurrent = new Map();
+        current = found;
         return current;
       },
     };

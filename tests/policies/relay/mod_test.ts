@@ -14,8 +14,9 @@ const ctx: PluginContext = {
   log: () => {},
 };
 
+let nextId = 0;
 function req(promptTokens: number[]): RequestView {
-  return { promptTokens } as unknown as RequestView;
+  return { id: `r${nextId++}`, promptTokens } as unknown as RequestView;
 }
 
 async function make(opts: Record<string, unknown>): Promise<RelayKvCache> {
