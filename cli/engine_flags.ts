@@ -16,6 +16,7 @@
 import { UsageError } from "../core/errors.ts";
 import { Engine, type EngineOptions, type SlotChoice } from "../core/engine.ts";
 import { loadModel } from "../core/model/load.ts";
+import { hasHardwareAdapter } from "../kernels/webgpu/device.ts";
 import type { Model } from "../core/model/types.ts";
 import { builtinRegistry } from "../plugins/builtins.ts";
 import { loadPluginModule } from "../plugins/loader.ts";
@@ -197,13 +198,32 @@ export function policyChoices(
   return out;
 }
 
+/**
+ * The executor when none is chosen: `webgpu` on a real (non-fallback) GPU adapter, else
+ * `wasm` (the CPU executor people run), else the slot's default.
+ */
+export async function defaultExecutor(registry: Registry): Promise<string> {
+  // Mesa's software Vulkan driver complains on stderr when this is unset; probing must be quiet.
+  if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", Deno.makeTempDirSync());
+  if (registry.has("executor", "webgpu") && await hasHardwareAdapter()) return "webgpu";
+  if (registry.has("executor", "wasm")) return "wasm";
+  return registry.slot("executor").defaultPlugin;
+}
+
 /** Load the model and build the engine from a parsed setup. */
 export async function createEngine(
   setup: EngineSetup,
   overrides: Partial<EngineOptions> = {},
 ): Promise<{ engine: Engine; model: Model }> {
   const model = await loadModel(setup.modelSpec, { seed: setup.options.seed ?? 0 });
-  const engine = await Engine.create({ ...setup.options, ...stripUndefined(overrides), model });
+  const plugins = { ...setup.options.plugins, ...overrides.plugins };
+  plugins.executor ??= { name: await defaultExecutor(setup.registry) };
+  const engine = await Engine.create({
+    ...setup.options,
+    ...stripUndefined(overrides),
+    plugins,
+    model,
+  });
   return { engine, model };
 }
 

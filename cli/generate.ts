@@ -77,6 +77,7 @@ export async function main(args: string[]): Promise<number> {
       reason = ev.reason === "error" ? `error: ${ev.error}` : ev.reason;
     }
   }
+  const executor = engine.plugins().find((p) => p.slot === "executor")?.name;
   await engine.close();
   await loop;
   const seconds = (performance.now() - t0) / 1000;
@@ -85,9 +86,7 @@ export async function main(args: string[]): Promise<number> {
   console.error(
     `${tokens} tokens in ${seconds.toFixed(3)} s (${(tokens / seconds).toFixed(1)} tok/s; decode ${
       tokens > 1 ? ((tokens - 1) / decodeSeconds).toFixed(1) : "-"
-    } tok/s), model ${model.name}, executor ${
-      engine.executor ? cmd.setup.options.plugins?.executor?.name ?? "reference" : "?"
-    }, finish ${reason}`,
+    } tok/s), model ${model.name}, executor ${executor}, finish ${reason}`,
   );
   return reason.startsWith("error") ? 1 : 0;
 }
