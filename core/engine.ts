@@ -851,17 +851,7 @@ export class Engine {
       if (r.firstScheduledTime < 0) r.firstScheduledTime = now;
       const start = r.numComputedTokens;
       reqs.push(r);
-      sequences.push({
-        id: r.id,
-        tokens: r.tokens(start, start + n),
-        startPos: start,
-        blockTable: r.blockTable,
-        sample: start + n === r.numTokens,
-        sampling: r.sampling,
-        outputIndex: r.outputTokens.length,
-        hidden: r.hidden,
-        ...(r.base > 0 ? { prefixed: true } : {}),
-      });
+      sequences.push(r.batchSequence(start, n));
       if (r.base > 0) prefixed = true;
       numTokens += n;
       if (n === 1 && start === r.numTokens - 1 && start >= r.promptTokens.length) numDecodes++;

@@ -8,6 +8,7 @@
 
 import { blockHash, ROOT_HASH } from "./block_pool.ts";
 import type {
+  BatchSequence,
   FinishReason,
   RequestEvent,
   RequestStatus,
@@ -67,6 +68,9 @@ export class Request implements RequestView {
   /** Prefix-hit probe cached for one step: [step, hit blocks, hit blocks that are free]. */
   hitProbe: [number, number, number] = [-1, 0, 0];
 
+  /** This request's entry in the executor batch, reused step after step. */
+  #seq: BatchSequence | undefined;
+
   // Incremental detokenisation: text of tokens [prefixOffset, readOffset) was emitted.
   #prefixOffset = 0;
   #readOffset = 0;
@@ -107,6 +111,35 @@ export class Request implements RequestView {
   /** The cap on generated tokens. */
   get maxTokens(): number {
     return this.sampling.maxTokens;
+  }
+
+  /**
+   * The request's batch entry for computing `n` tokens from position `start`. The object
+   * (and, for a decode, its token array) is reused from step to step, so an executor must
+   * not keep it past `run`.
+   */
+  batchSequence(start: number, n: number): BatchSequence {
+    const s = this.#seq ??= {
+      id: this.id,
+      tokens: [0],
+      startPos: 0,
+      blockTable: this.blockTable,
+      sample: false,
+      sampling: this.sampling,
+      outputIndex: 0,
+      hidden: this.hidden,
+    };
+    if (n === 1) {
+      if (s.tokens.length !== 1) s.tokens = [0];
+      s.tokens[0] = this.tokenAt(start);
+    } else s.tokens = this.tokens(start, start + n);
+    s.startPos = start;
+    s.blockTable = this.blockTable;
+    s.sample = start + n === this.numTokens;
+    s.outputIndex = this.outputTokens.length;
+    if (this.base > 0) s.prefixed = true;
+    else if (s.prefixed) delete s.prefixed;
+    return s;
   }
 
   /** Token at position `i` of prompt-then-output. */

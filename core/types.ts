@@ -184,7 +184,10 @@ export interface BatchSequence {
   prefixed?: boolean;
 }
 
-/** What an executor runs: one iteration. */
+/**
+ * What an executor runs: one iteration. The batch and its sequences are valid during
+ * `run` only (the engine reuses them), so an executor copies what it keeps.
+ */
 export interface Batch {
   /** Iteration number. */
   step: number;

@@ -94,6 +94,8 @@ function ms(xs: number[], ps: readonly number[]): MsDistribution {
 
 /** Whether a completed request meets every given SLO (values in ms, inclusive). */
 export function meetsSlo(r: RequestRecord, slo: Slo): boolean {
+  // A request that never completed (aborted, refused, failed) meets no SLO.
+  if (r.reason !== "stop" && r.reason !== "length") return false;
   if (slo.ttft !== undefined && ttft(r) * MS > slo.ttft) return false;
   if (slo.tpot !== undefined && tpot(r) * MS > slo.tpot) return false;
   if (slo.e2el !== undefined && e2el(r) * MS > slo.e2el) return false;
