@@ -87,6 +87,10 @@ export async function main(_args: string[]): Promise<void> {
       scheduler: { name: "ltr", options: { ranker } },
       batcher: { name: "vllm", options: { maxNumSeqs: 256 } },
     }],
+    ["ltr (ranker, no starvation guard)", {
+      scheduler: { name: "ltr", options: { ranker, starveLimit: 0 } },
+      batcher: { name: "vllm", options: { maxNumSeqs: 256 } },
+    }],
     ["ltr (online)", {
       scheduler: { name: "ltr" },
       batcher: { name: "vllm", options: { maxNumSeqs: 256 } },

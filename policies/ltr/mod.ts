@@ -4,7 +4,8 @@
  * ordered by score, the batch is the greedy prefix of that order and lower-ranked running
  * requests are preempted when the prefix does not fit. A starvation guard promotes a
  * request that has not run for `starveLimit` iterations for `quantum` iterations
- * (Learning-to-Rank spec, section 3.2).
+ * (Learning-to-Rank spec, section 3.2). Victims are recomputed later: this engine has
+ * no swap space, so under overload the guard's promotions cost more than in the paper.
  *
  * The predictor is a linear ranker over hashed n-grams of the prompt tokens, trained with
  * ListMLE by `main.ts train-ranker` and loaded with `ranker: FILE`; with `online` it also

@@ -18,7 +18,7 @@ const u32 = new Uint32Array(f32.buffer);
 
 /** An unsigned 32-bit integer that orders like `x` (through its float32 bits). */
 export function orderBits(x: number): number {
-  f32[0] = x;
+  f32[0] = Math.fround(x) + 0; // -0 becomes 0: equal keys must get equal images
   const b = u32[0];
   return b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
 }
@@ -42,6 +42,8 @@ export class PreemptiveOrder {
   #bits: [Uint32Array, Uint32Array] = [new Uint32Array(256), new Uint32Array(256)];
   #pos: [Uint32Array, Uint32Array] = [new Uint32Array(256), new Uint32Array(256)];
   readonly #count = new Uint32Array(256);
+  readonly #outRunning: RequestView[] = [];
+  readonly #outWaiting: RequestView[] = [];
   #wk = new Float64Array(256);
 
   /** Budgets as the batcher uses them. */
@@ -51,9 +53,9 @@ export class PreemptiveOrder {
 
   /** Order both queues by `keyOf` (lower first; ties keep the engine's order) and pick victims. */
   order(view: EngineView, keyOf: (req: RequestView) => number): SchedulerOrder {
-    const running = this.#sort(view.running, keyOf);
+    const running = this.#sort(view.running, keyOf, this.#outRunning);
     this.#rk = this.#copyKeys(this.#rk, running.length);
-    const waiting = this.#sort(view.waiting, keyOf);
+    const waiting = this.#sort(view.waiting, keyOf, this.#outWaiting);
     this.#wk = this.#copyKeys(this.#wk, waiting.length);
     const preempt = this.#victims(view, running, waiting);
     return preempt.length > 0 ? { running, waiting, preempt } : { running, waiting };
@@ -66,7 +68,12 @@ export class PreemptiveOrder {
     return into;
   }
 
-  #sort(list: readonly RequestView[], keyOf: (req: RequestView) => number): RequestView[] {
+  // The order's arrays are reused from step to step (the engine reads them within a step).
+  #sort(
+    list: readonly RequestView[],
+    keyOf: (req: RequestView) => number,
+    out: RequestView[],
+  ): RequestView[] {
     const n = list.length;
     if (this.#keys.length < n) {
       const size = Math.max(n, this.#keys.length * 2);
@@ -88,7 +95,7 @@ export class PreemptiveOrder {
       const order = this.#radix(n);
       for (let i = 0; i < n; i++) idx[i] = order[i];
     }
-    const out = new Array<RequestView>(n);
+    out.length = n;
     for (let i = 0; i < n; i++) out[i] = list[idx[i]];
     return out;
   }

@@ -28,7 +28,8 @@ export const reserveMax: Plugin<"admission", typeof options> = definePlugin({
     const blocks = (r: RequestView, view: EngineView): number => {
       const out = opts.outputBudget || r.maxTokens;
       const tokens = Math.min(view.limits.maxModelLen, r.promptTokens.length + out);
-      return Math.ceil(tokens / view.kv.blockSize);
+      // A reservation larger than the pool could never be met: such a request runs alone.
+      return Math.min(view.kv.totalBlocks, Math.ceil(tokens / view.kv.blockSize));
     };
     let step = -1, base = 0;
     return {
