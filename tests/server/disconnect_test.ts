@@ -10,9 +10,10 @@ for (const stream of [true, false]) {
         body: JSON.stringify({ prompt: "x", max_tokens: 480, n: 2, ignore_eos: true, stream }),
         signal: ac.signal,
       }).then(async (res) => {
-        // Read a little of the stream, then hang up.
+        // Read a little of the stream, let some tokens be generated, then hang up.
         const reader = res.body!.getReader();
         await reader.read();
+        await until(() => engine.stats.generationTokens >= 4);
         ac.abort();
         await reader.cancel().catch(() => {});
       }).catch(() => {});
