@@ -28,6 +28,19 @@
 
 import type { SamplingParams, TokenLogprob } from "./types.ts";
 
+/** Greedy sampling with no stop condition: for internal passes (profiling, prompt KV). */
+export const GREEDY: Readonly<SamplingParams> = Object.freeze({
+  temperature: 0,
+  topK: 0,
+  topP: 1,
+  seed: 0,
+  maxTokens: 1,
+  stopTokenIds: [],
+  stop: [],
+  ignoreEos: true,
+  logprobs: -1,
+});
+
 /**
  * A 32-bit integer finaliser (a bijection of u32 with good avalanche; the "lowbias32"
  * constants). Returns a u32.

@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { SimulationOptions } from "../../core/simulation.ts";
+import { type SimRequest, simulate, type SimulationOptions } from "../../core/simulation.ts";
+import { searchCapacity } from "../../cli/capacity.ts";
 import { modelProfile } from "../../kernels/sim/models.ts";
 import { simModel } from "../../kernels/sim/sim_model.ts";
 import { gpuProfile } from "../../kernels/sim/hardware.ts";
@@ -66,4 +67,29 @@ export function markdownTable(header: string[], rows: (string | number)[][]): st
 /** Fixed decimals, or "-" for undefined / NaN. */
 export function fmt(x: number | undefined, digits = 2): string {
   return x === undefined || !Number.isFinite(x) ? "-" : x.toFixed(digits);
+}
+
+/**
+ * Sarathi-Serve's capacity: the highest Poisson rate whose P99 time-between-tokens
+ * (preemption stalls included) is at most `tbtSlo` seconds with a median scheduling delay of
+ * at most 2 s and no failed request, by binary search to 2.5 %.
+ */
+export async function tbtCapacity(
+  engine: SimulationOptions["engine"],
+  workloadAt: (rate: number) => SimRequest[],
+  tbtSlo: number,
+  fastForwardSafe?: Readonly<Record<string, readonly string[]>>,
+): Promise<{ capacity: number; probes: number }> {
+  const { capacity, probes } = await searchCapacity(async (rate) => {
+    const r = await simulate({ engine, requests: workloadAt(rate), fastForwardSafe });
+    const p99Tbt = (r.summary.itl_ms.percentiles.p99 ?? 0) / 1000;
+    const delay = r.summary.scheduling_delay_ms.median / 1000;
+    return {
+      rate,
+      p99Tbt,
+      p50SchedDelay: delay,
+      ok: r.summary.failed === 0 && p99Tbt <= tbtSlo && delay <= 2,
+    };
+  }, { start: 1, granularity: 0.025, maxProbes: 14 });
+  return { capacity, probes: probes.length };
 }

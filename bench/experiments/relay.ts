@@ -13,8 +13,7 @@
 
 import { type SimRequest, simulate } from "../../core/simulation.ts";
 import { generateWorkload } from "../workloads/generate.ts";
-import { searchCapacity } from "../../cli/capacity.ts";
-import { deployment, fmt, markdownTable, type Plugins } from "./common.ts";
+import { deployment, fmt, markdownTable, type Plugins, tbtCapacity } from "./common.ts";
 
 const MAX_LEN = 4096;
 
@@ -52,17 +51,7 @@ export async function main(args: string[]): Promise<void> {
       maxModelLen: MAX_LEN,
     });
     const t0 = performance.now();
-    const { capacity } = await searchCapacity(async (rate) => {
-      const r = await simulate({ engine, requests: workload(requests, rate, system) });
-      const p99Tbt = (r.summary.itl_ms.percentiles.p99 ?? 0) / 1000;
-      const delay = r.summary.scheduling_delay_ms.median / 1000;
-      return {
-        rate,
-        p99Tbt,
-        p50SchedDelay: delay,
-        ok: r.summary.failed === 0 && p99Tbt <= slo && delay <= 2,
-      };
-    }, { start: 1, granularity: 0.025, maxProbes: 14 });
+    const { capacity } = await tbtCapacity(engine, (rate) => workload(requests, rate, system), slo);
     const at = await simulate({ engine, requests: workload(requests, capacity, system) });
     found.push(capacity);
     rows.push([

@@ -11,14 +11,19 @@
  * @module
  */
 
-import { simulate } from "../../core/simulation.ts";
 import { generateWorkload } from "../workloads/generate.ts";
-import { searchCapacity } from "../../cli/capacity.ts";
-import { deployment, FAST_FORWARD_SAFE, fmt, markdownTable, type Plugins } from "./common.ts";
+import {
+  deployment,
+  FAST_FORWARD_SAFE,
+  fmt,
+  markdownTable,
+  type Plugins,
+  tbtCapacity,
+} from "./common.ts";
 
 const MAX_LEN = 8192;
 
-async function capacity(
+function capacity(
   plugins: Plugins,
   slo: number,
   requests: number,
@@ -29,25 +34,15 @@ async function capacity(
     plugins,
     maxModelLen: MAX_LEN,
   });
-  const { capacity, probes } = await searchCapacity(async (rate) => {
-    const reqs = generateWorkload({
+  const workloadAt = (rate: number) =>
+    generateWorkload({
       workload: "sharegpt",
       requests,
       seed: 1,
       arrival: { kind: "poisson", rate },
       maxModelLen: MAX_LEN,
     });
-    const r = await simulate({ engine, requests: reqs, fastForwardSafe: FAST_FORWARD_SAFE });
-    const p99Tbt = (r.summary.itl_ms.percentiles.p99 ?? 0) / 1000;
-    const delay = r.summary.scheduling_delay_ms.median / 1000;
-    return {
-      rate,
-      p99Tbt,
-      p50SchedDelay: delay,
-      ok: r.summary.failed === 0 && p99Tbt <= slo && delay <= 2,
-    };
-  }, { start: 1, granularity: 0.025, maxProbes: 14 });
-  return { capacity, probes: probes.length };
+  return tbtCapacity(engine, workloadAt, slo, FAST_FORWARD_SAFE);
 }
 
 /** Run the capacity searches and print the table. */

@@ -9,7 +9,7 @@ import { z } from "zod";
 import { definePlugin, type Plugin } from "../../plugins/define.ts";
 import type { Executor, PluginContext } from "../../core/slots.ts";
 import type { Batch, StepOutput, TokenLogprob } from "../../core/types.ts";
-import { sampleToken } from "../../core/sampling.ts";
+import { GREEDY, sampleToken } from "../../core/sampling.ts";
 import { PagedKvStore } from "./kv_store.ts";
 import { forward, type SharedKv } from "./forward.ts";
 
@@ -38,17 +38,7 @@ async function create(
       startPos: 0,
       blockTable: [0],
       sample: false,
-      sampling: {
-        temperature: 0,
-        topK: 0,
-        topP: 1,
-        seed: 0,
-        maxTokens: 1,
-        stopTokenIds: [],
-        stop: [],
-        ignoreEos: true,
-        logprobs: -1,
-      },
+      sampling: GREEDY,
       outputIndex: 0,
     }];
     forward(weights, config, store, {

@@ -7,22 +7,11 @@
  */
 
 import type { Executor } from "../../core/slots.ts";
-import type { Batch, BatchSequence, SamplingParams } from "../../core/types.ts";
+import type { Batch, BatchSequence } from "../../core/types.ts";
+import { GREEDY } from "../../core/sampling.ts";
 import type { ModelConfig } from "../../core/model/types.ts";
 import { batchShape } from "./plugin.ts";
 import type { StepSample } from "./fit.ts";
-
-const SAMPLING: SamplingParams = {
-  temperature: 0,
-  topK: 0,
-  topP: 1,
-  seed: 0,
-  maxTokens: 1,
-  stopTokenIds: [],
-  stop: [],
-  ignoreEos: true,
-  logprobs: -1,
-};
 
 /** Options of {@link profileExecutor}. */
 export interface ProfileOptions {
@@ -74,7 +63,7 @@ export async function profileExecutor(
       startPos: start,
       blockTable: table,
       sample: true,
-      sampling: SAMPLING,
+      sampling: GREEDY,
       outputIndex: 0,
     };
   };

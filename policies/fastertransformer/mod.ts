@@ -6,20 +6,11 @@
  * @module
  */
 
-import { z } from "zod";
 import { definePlugin, type Plugin } from "../../plugins/define.ts";
 import type { Batcher } from "../../core/slots.ts";
-import { reservedBlocks } from "../orca/reserve.ts";
+import { reservedBlocks, type ReservingOptions, reservingOptions } from "../orca/reserve.ts";
 
-const options = z.object({
-  maxNumSeqs: z.number().int().min(1).default(16).describe("requests per batch"),
-  maxNumBatchedTokens: z.number().int().min(1).optional().describe(
-    "tokens per step (default: the model's maximum length)",
-  ),
-  reserve: z.enum(["max-model-len", "max-tokens"]).default("max-model-len").describe(
-    "KV reserved per request: the model's maximum length or prompt plus max_tokens",
-  ),
-});
+const options: ReservingOptions = reservingOptions("requests per batch");
 
 /** The `fastertransformer` plugin. */
 export const fasterTransformer: Plugin<"batcher", typeof options> = definePlugin({

@@ -7,22 +7,18 @@
  * @module
  */
 
-import { z } from "zod";
 import { definePlugin, type Plugin } from "../../plugins/define.ts";
 import type { Batcher } from "../../core/slots.ts";
-import { outstandingBlocks, reservedBlocks } from "./reserve.ts";
+import {
+  outstandingBlocks,
+  reservedBlocks,
+  type ReservingOptions,
+  reservingOptions,
+} from "./reserve.ts";
 
-const options = z.object({
-  maxNumSeqs: z.number().int().min(1).default(16).describe(
-    "most running requests (paper: 16 for 7B and 34B models, 8 for 70B and 180B)",
-  ),
-  maxNumBatchedTokens: z.number().int().min(1).optional().describe(
-    "tokens per step (default: the model's maximum length)",
-  ),
-  reserve: z.enum(["max-model-len", "max-tokens"]).default("max-model-len").describe(
-    "KV reserved per request: the model's maximum length (Orca) or prompt plus max_tokens",
-  ),
-});
+const options: ReservingOptions = reservingOptions(
+  "most running requests (paper: 16 for 7B and 34B models, 8 for 70B and 180B)",
+);
 
 /** The `orca` plugin. */
 export const orca: Plugin<"batcher", typeof options> = definePlugin({

@@ -6,10 +6,33 @@
  * @module
  */
 
+import { z } from "zod";
 import type { EngineView, RequestView } from "../../core/types.ts";
 
 /** How much context a request reserves at admission. */
 export type ReserveMode = "max-model-len" | "max-tokens";
+
+/** Options schema shared by the batchers that reserve worst-case KV. */
+export type ReservingOptions = z.ZodObject<{
+  maxNumSeqs: z.ZodDefault<z.ZodNumber>;
+  maxNumBatchedTokens: z.ZodOptional<z.ZodNumber>;
+  reserve: z.ZodDefault<
+    z.ZodEnum<{ "max-model-len": "max-model-len"; "max-tokens": "max-tokens" }>
+  >;
+}>;
+
+/** The options of a reserving batcher; `seqs` describes its batch-size cap. */
+export function reservingOptions(seqs: string): ReservingOptions {
+  return z.object({
+    maxNumSeqs: z.number().int().min(1).default(16).describe(seqs),
+    maxNumBatchedTokens: z.number().int().min(1).optional().describe(
+      "tokens per step (default: the model's maximum length)",
+    ),
+    reserve: z.enum(["max-model-len", "max-tokens"]).default("max-model-len").describe(
+      "KV reserved per request: the model's maximum length or prompt plus max_tokens",
+    ),
+  });
+}
 
 /** Blocks `req` reserves for its whole life. */
 export function reservedBlocks(req: RequestView, view: EngineView, mode: ReserveMode): number {
