@@ -9,6 +9,8 @@
  * step reads, and the fraction of the bandwidth bound the single stream reaches. Then a
  * profile: thread 0's wall time per kernel phase (barrier waits included).
  *
+ * The machine is shared with other work, so each rate is the best of a few timed windows.
+ *
  * Flags: `--models llama2c-15m,llama2c-110m --weights f32,bf16 --threads N --steps N
  * --context N` (tokens already in each stream's cache when decoding starts).
  *
@@ -97,38 +99,55 @@ function decodeRate(ex: WasmExecutor, streams: number, context: number, steps: n
   }
   ex.run(st.batch(step++, 1)); // warm-up decode
   st.advance(1);
-  const t0 = performance.now();
-  for (let i = 0; i < steps; i++) {
-    ex.run(st.batch(step++, 1));
-    st.advance(1);
+  // The machine is shared: report the best of a few windows (other load only slows).
+  const windows = 4;
+  const per = Math.max(1, Math.ceil(steps / windows));
+  let best = 0;
+  for (let w = 0; w < windows; w++) {
+    const t0 = performance.now();
+    for (let i = 0; i < per; i++) {
+      ex.run(st.batch(step++, 1));
+      st.advance(1);
+    }
+    best = Math.max(best, (streams * per) / ((performance.now() - t0) / 1000));
   }
-  return (streams * steps) / ((performance.now() - t0) / 1000);
+  return best;
 }
 
 function prefillRate(ex: WasmExecutor, tokens: number, reps: number): number {
   const st = new Streams(1, Math.ceil(tokens / BLOCK));
   ex.run(st.batch(0, tokens)); // warm-up
-  const t0 = performance.now();
-  for (let r = 0; r < reps; r++) ex.run(st.batch(r + 1, tokens));
-  return (tokens * reps) / ((performance.now() - t0) / 1000);
+  let best = 0;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    ex.run(st.batch(r + 1, tokens));
+    best = Math.max(best, tokens / ((performance.now() - t0) / 1000));
+  }
+  return best;
 }
 
-/** Copy and read bandwidth of one WASM thread over `PROBE_BYTES`, GB/s. */
-function bandwidth(ex: WasmExecutor): { copy: number; read: number } {
+/** Copy and read bandwidth of one WASM thread, and read bandwidth of all threads, GB/s. */
+function bandwidth(ex: WasmExecutor): { copy: number; read: number; readAll: number } {
   const { probe } = ex.plan;
   const rt = ex.runtime;
   const half = PROBE_BYTES;
   rt.copyProbe(probe + half, probe, half, 1);
-  let t = performance.now();
-  const reps = 4;
-  rt.copyProbe(probe + half, probe, half, reps);
-  // STREAM convention: a copy moves its bytes twice (read and write).
-  const copy = (2 * half * reps) / ((performance.now() - t) / 1000) / 1e9;
   rt.readProbe(probe, 2 * half);
-  t = performance.now();
-  for (let r = 0; r < reps; r++) rt.readProbe(probe, 2 * half);
-  const read = (2 * half * reps) / ((performance.now() - t) / 1000) / 1e9;
-  return { copy, read };
+  let copy = 0;
+  let read = 0;
+  let readAll = 0;
+  rt.readProbeAll(probe, 2 * half);
+  for (let r = 0; r < 4; r++) {
+    readAll = Math.max(readAll, (2 * half) / rt.readProbeAll(probe, 2 * half) / 1e9);
+    let t = performance.now();
+    rt.copyProbe(probe + half, probe, half, 1);
+    // STREAM convention: a copy moves its bytes twice (read and write).
+    copy = Math.max(copy, (2 * half) / ((performance.now() - t) / 1000) / 1e9);
+    t = performance.now();
+    rt.readProbe(probe, 2 * half);
+    read = Math.max(read, (2 * half) / ((performance.now() - t) / 1000) / 1e9);
+  }
+  return { copy, read, readAll };
 }
 
 function fmt(n: number, digits = 1): string {
@@ -185,6 +204,7 @@ export async function main(args: string[]): Promise<void> {
         const bw = bandwidth(ex);
         const bytes = weightBytes(config, dtype === "bf16" ? 2 : 4);
         const bound = (bw.copy * 1e9) / bytes;
+        const boundAll = (bw.readAll * 1e9) / bytes;
         const single = decodeRate(ex, 1, context, steps);
         const agg8 = decodeRate(ex, 8, context, Math.ceil(steps / 2));
         const agg32 = decodeRate(ex, 32, context, Math.ceil(steps / 4));
@@ -195,12 +215,14 @@ export async function main(args: string[]): Promise<void> {
           `\n${name} ${dtype} (${ex.runtime.variant}), ${fmt(bytes / 1e6)} MB of weights per step`,
         );
         console.log(
-          `  bandwidth (1 thread): copy ${fmt(bw.copy)} GB/s, read ${fmt(bw.read)} GB/s; ` +
-            `bound ${fmt(bound)} tok/s`,
+          `  bandwidth: copy ${fmt(bw.copy)} GB/s and read ${fmt(bw.read)} GB/s (1 thread), ` +
+            `read ${fmt(bw.readAll)} GB/s (${threads} threads); bounds ${fmt(bound)} tok/s ` +
+            `(copy) and ${fmt(boundAll)} tok/s (${threads}-thread read)`,
         );
         console.log(
           `  single stream: ${fmt(single)} tok/s = ${fmt(single / native, 2)}x native ` +
-            `(target ${target}x), ${fmt((100 * single) / bound)}% of the copy-bandwidth bound`,
+            `(target ${target}x); ${fmt((100 * single) / bound)}% of the copy bound, ` +
+            `${fmt((100 * single) / boundAll)}% of the ${threads}-thread read bound`,
         );
         console.log(`  8 streams: ${fmt(agg8)} tok/s = ${fmt(agg8 / native, 2)}x native single`);
         console.log(
@@ -217,7 +239,7 @@ export async function main(args: string[]): Promise<void> {
         );
         console.log(`  profile, prefill: ${profileLine(ex, () => prefillRate(ex, 256, 1))}`);
       } finally {
-        ex.close();
+        await ex.close();
       }
     }
   }

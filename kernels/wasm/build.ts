@@ -15,9 +15,9 @@ import asc from "assemblyscript/asc";
 /** The two compiled variants. */
 export interface KernelBinaries {
   /** Built with `--enable simd,relaxed-simd,threads`. */
-  relaxed: Uint8Array;
+  relaxed: Uint8Array<ArrayBuffer>;
   /** Built with `--enable simd,threads`. */
-  simd: Uint8Array;
+  simd: Uint8Array<ArrayBuffer>;
 }
 
 const SOURCE = new URL("./assembly/kernels.ts", import.meta.url);
@@ -40,7 +40,7 @@ export const ASC_FLAGS: readonly string[] = [
   "--noExportMemory",
 ];
 
-async function compile(features: string): Promise<Uint8Array> {
+async function compile(features: string): Promise<Uint8Array<ArrayBuffer>> {
   const source = await Deno.readTextFile(SOURCE);
   let binary: Uint8Array | undefined;
   const errors: string[] = [];

@@ -4,7 +4,8 @@
  * makes this exact: a later token of a chunk attends to K/V an earlier micro-batch has
  * already stored), and samples on the CPU with the shared sampler from the logits the
  * kernels leave in memory. Greedy requests without log-probabilities take the argmax in
- * WASM and copy no logits out.
+ * WASM and copy no logits out. RelayAttention: a batch's shared prompt is computed once
+ * per id into a contiguous KV buffer that `prefixed` sequences attend to first.
  *
  * @module
  */
@@ -43,12 +44,14 @@ export interface WasmExecutorOptions {
   maxBatchSeqs: number;
   /** Extra bytes for a bandwidth probe (benchmarks only). */
   probeBytes?: number;
+  /** Shared-prompt tokens held for RelayAttention (0: no RelayAttention). */
+  relayTokens?: number;
 }
 
 /** Check the model shapes the kernels support; UsageError otherwise. */
 export function checkConfig(config: ModelConfig): void {
   const bad = (what: string) => {
-    throw new UsageError(`the wasm executor cannot run this model: ${what}`, "executor");
+    throw new UsageError(`the wasm executor cannot run this model: ${what}`, "--executor");
   };
   if (config.headDim % 2 !== 0) bad(`head size ${config.headDim} is odd (RoPE pairs values)`);
   if (config.nHeads % config.nKvHeads !== 0) {
@@ -60,6 +63,8 @@ export function checkConfig(config: ModelConfig): void {
 export class WasmExecutor implements Executor {
   /** Always false: real tensors on the wall clock. */
   readonly simulated = false;
+  /** Whether it runs RelayAttention batches (it holds shared-prompt KV). */
+  readonly relay: boolean;
   /** The memory plan (addresses and sizes). */
   readonly plan: MemoryPlan;
   /** The kernel runtime (memory and threads). */
@@ -69,6 +74,8 @@ export class WasmExecutor implements Executor {
   readonly #config: ModelConfig;
   readonly #i32: Int32Array;
   readonly #desc: Int32Array;
+  #sharedId: string | undefined;
+  #sharedLen = 0;
 
   private constructor(
     config: ModelConfig,
@@ -82,6 +89,7 @@ export class WasmExecutor implements Executor {
     this.options = options;
     this.#i32 = new Int32Array(runtime.buffer);
     this.#desc = new Int32Array(runtime.buffer, DESC_ADDR, 256);
+    this.relay = plan.relayCapacity > 0;
   }
 
   /** Lay out memory, start the threads and copy the weights in. */
@@ -101,6 +109,7 @@ export class WasmExecutor implements Executor {
       maxSeqs: options.maxBatchSeqs,
       microBatch: options.microBatch,
       probeBytes: options.probeBytes,
+      relayTokens: options.relayTokens,
     });
     const runtime = await KernelRuntime.create({
       threads: options.threads,
@@ -113,7 +122,7 @@ export class WasmExecutor implements Executor {
       packWeights(runtime.buffer, plan, config, weights);
       writeRope(runtime.buffer, plan, config);
     } catch (e) {
-      runtime.close();
+      await runtime.close();
       throw e;
     }
     return new WasmExecutor(config, plan, runtime, options);
@@ -126,14 +135,13 @@ export class WasmExecutor implements Executor {
     const bs = this.options.blockSize;
     const seqs = batch.sequences;
     const i32 = this.#i32;
-    if (batch.relay || seqs.some((q) => q.prefixed)) {
-      throw new Error("the wasm executor does not run RelayAttention batches (shared-prompt KV)");
-    }
+    if (batch.relay && batch.relay.id !== this.#sharedId) this.#fillShared(batch.relay);
 
-    // Block tables into the table area; per fed token: sequence, position, table.
+    // Block tables into the table area; per sequence: where its own positions start.
     let tableAt = plan.tableArea;
     const tableEnd = plan.tableArea + plan.tableCapacity * 4;
     const tableAddr = new Array<number>(seqs.length);
+    const base = new Array<number>(seqs.length);
     let total = 0;
     for (let s = 0; s < seqs.length; s++) {
       const seq = seqs[s];
@@ -146,7 +154,17 @@ export class WasmExecutor implements Executor {
           `sequence ${seq.id} reaches position ${end - 1}; this executor serves ${plan.ropeLen}`,
         );
       }
-      const nb = Math.ceil(end / bs);
+      base[s] = 0;
+      if (seq.prefixed) {
+        if (this.#sharedId === undefined) {
+          throw new RangeError(`sequence ${seq.id} is prefixed but no shared prompt was given`);
+        }
+        base[s] = this.#sharedLen;
+        if (seq.startPos < base[s]) {
+          throw new RangeError(`sequence ${seq.id} starts inside the shared prompt`);
+        }
+      }
+      const nb = Math.ceil((end - base[s]) / bs);
       if (seq.blockTable.length < nb) {
         throw new RangeError(
           `sequence ${seq.id}: ${seq.blockTable.length} blocks do not cover ${end} positions`,
@@ -176,66 +194,118 @@ export class WasmExecutor implements Executor {
       ? new Array(seqs.length)
       : undefined;
     let anyLogprobs = false;
-
-    const mb = plan.microBatch;
-    const desc = this.#desc;
-    let s = 0; // current sequence
-    let i = 0; // next token of it
-    while (s < seqs.length && seqs[s].tokens.length === 0) s++;
-    for (let done = 0; done < total;) {
-      const n = Math.min(mb, total - done);
-      const outSeqs: number[] = [];
-      let row = 0;
-      while (row < n) {
-        const seq = seqs[s];
-        const take = Math.min(seq.tokens.length - i, n - row);
-        for (let k = 0; k < take; k++, row++) {
-          i32[(plan.tokens >> 2) + row] = seq.tokens[i + k];
-          i32[(plan.pos >> 2) + row] = seq.startPos + i + k;
-          i32[(plan.tables >> 2) + row] = tableAddr[s];
-        }
-        i += take;
-        if (i === seq.tokens.length) {
-          if (seq.sample) {
-            i32[(plan.outRows >> 2) + outSeqs.length] = row - 1;
-            outSeqs.push(s);
-          }
-          s++;
-          i = 0;
-          while (s < seqs.length && seqs[s].tokens.length === 0) s++;
-        }
+    const sampleRow = (si: number, k: number) => {
+      const seq = seqs[si];
+      const addr = plan.logits + k * cfg.vocabSize * 4;
+      const p = seq.sampling;
+      if (!(p.temperature > 0) && p.logprobs < 0 && !logits) {
+        tokens[si] = this.runtime.argmax(addr, cfg.vocabSize);
+        return;
       }
-      desc[D.T] = n;
-      desc[D.NOUT] = outSeqs.length;
-      this.runtime.forward();
-      done += n;
-
-      outSeqs.forEach((si, k) => {
-        const seq = seqs[si];
-        const addr = plan.logits + k * cfg.vocabSize * 4;
-        const p = seq.sampling;
-        if (!(p.temperature > 0) && p.logprobs < 0 && !logits) {
-          tokens[si] = this.runtime.argmax(addr, cfg.vocabSize);
-          return;
-        }
-        const view = new Float32Array(this.runtime.buffer, addr, cfg.vocabSize);
-        const sampled = sampleToken(view, p, seq.outputIndex);
-        tokens[si] = sampled.token;
-        if (sampled.logprob) {
-          logprobs[si] = sampled.logprob;
-          anyLogprobs = true;
-        }
-        if (logits) logits[si] = view.slice();
-      });
-    }
+      const view = new Float32Array(this.runtime.buffer, addr, cfg.vocabSize);
+      const sampled = sampleToken(view, p, seq.outputIndex);
+      tokens[si] = sampled.token;
+      if (sampled.logprob) {
+        logprobs[si] = sampled.logprob;
+        anyLogprobs = true;
+      }
+      if (logits) logits[si] = view.slice();
+    };
+    this.#passes(
+      seqs.map((q, s) => ({
+        tokens: q.tokens,
+        startPos: q.startPos,
+        table: tableAddr[s],
+        base: base[s],
+        sample: q.sample,
+      })),
+      total,
+      sampleRow,
+    );
     const out: StepOutput = { tokens };
     if (anyLogprobs) out.logprobs = logprobs;
     if (logits) out.logits = logits;
     return out;
   }
 
+  /**
+   * Feed `rows` (in order) through forward passes of at most `microBatch` tokens; after
+   * each pass, `onLogits(row, k)` for every row that samples and ended in it (`k`: its
+   * logits row).
+   */
+  #passes(
+    rows: { tokens: number[]; startPos: number; table: number; base: number; sample: boolean }[],
+    total: number,
+    onLogits: (row: number, k: number) => void,
+  ): void {
+    const plan = this.plan;
+    const i32 = this.#i32;
+    const desc = this.#desc;
+    const mb = plan.microBatch;
+    let s = 0; // current row
+    let i = 0; // next token of it
+    while (s < rows.length && rows[s].tokens.length === 0) s++;
+    for (let done = 0; done < total;) {
+      const n = Math.min(mb, total - done);
+      const out: number[] = [];
+      let t = 0;
+      while (t < n) {
+        const r = rows[s];
+        const take = Math.min(r.tokens.length - i, n - t);
+        for (let k = 0; k < take; k++, t++) {
+          i32[(plan.tokens >> 2) + t] = r.tokens[i + k];
+          i32[(plan.pos >> 2) + t] = r.startPos + i + k;
+          i32[(plan.tables >> 2) + t] = r.table;
+          i32[(plan.bases >> 2) + t] = r.base;
+        }
+        i += take;
+        if (i === r.tokens.length) {
+          if (r.sample) {
+            i32[(plan.outRows >> 2) + out.length] = t - 1;
+            out.push(s);
+          }
+          s++;
+          i = 0;
+          while (s < rows.length && rows[s].tokens.length === 0) s++;
+        }
+      }
+      desc[D.T] = n;
+      desc[D.NOUT] = out.length;
+      this.runtime.forward();
+      done += n;
+      out.forEach(onLogits);
+    }
+  }
+
+  /** Compute a shared prompt's K/V into the contiguous shared KV (RelayAttention). */
+  #fillShared(relay: { id: string; tokens: readonly number[] }): void {
+    const n = relay.tokens.length;
+    if (n > this.plan.relayCapacity) {
+      throw new UsageError(
+        `the shared prompt has ${n} tokens but the wasm executor holds ${this.plan.relayCapacity}` +
+          ` (--executor.relay-tokens)`,
+        "--executor.relay-tokens",
+      );
+    }
+    for (const t of relay.tokens) {
+      if (!(Number.isInteger(t) && t >= 0 && t < this.#config.vocabSize)) {
+        throw new RangeError(`shared prompt: token ${t} is outside the vocabulary`);
+      }
+    }
+    this.#sharedId = undefined;
+    this.#desc[D.FILL] = 1;
+    try {
+      const row = { tokens: [...relay.tokens], startPos: 0, table: this.plan.relayTable };
+      this.#passes([{ ...row, base: 0, sample: false }], n, () => {});
+    } finally {
+      this.#desc[D.FILL] = 0;
+    }
+    this.#sharedId = relay.id;
+    this.#sharedLen = n;
+  }
+
   /** Stop the threads; the executor cannot run afterwards. */
-  close(): void {
-    this.runtime.close();
+  close(): Promise<void> {
+    return this.runtime.close();
   }
 }

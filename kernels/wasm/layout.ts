@@ -56,6 +56,10 @@ export const D = {
   SPIN: 39,
   ROPEHALF: 40,
   PROFILE: 41,
+  PROBE_ADDR: 42,
+  PROBE_BYTES: 43,
+  BASES: 44,
+  FILL: 45,
   BAR_COUNT: 64,
   BAR_GEN: 80,
   ABORT: 96,
@@ -70,8 +74,7 @@ export const D = {
 /** Names of the profiled phases, in slot order. */
 export const PHASES: readonly string[] = [
   "embed",
-  "qkv",
-  "rope+kv-store",
+  "qkv+rope+kv-store",
   "attention",
   "wo",
   "ffn-up",
@@ -79,8 +82,11 @@ export const PHASES: readonly string[] = [
   "logits",
 ];
 
-/** Words per layer record: attnNorm, wqkv, wo, ffnNorm, w13, w2, kCache, vCache. */
-export const LAYER_WORDS = 8;
+/**
+ * Words per layer record: attnNorm, wqkv, wo, ffnNorm, w13, w2, kCache, vCache, kShared,
+ * vShared.
+ */
+export const LAYER_WORDS = 10;
 
 /** Byte address of the descriptor; the module's own static data sits below it. */
 export const DESC_ADDR = 4096;
@@ -147,6 +153,10 @@ export interface LayerAddrs {
   kCache: number;
   /** Paged V cache. */
   vCache: number;
+  /** Shared-prompt K (RelayAttention), contiguous `[relayCapacity, kvDim]`, or 0. */
+  kShared: number;
+  /** Shared-prompt V, or 0. */
+  vShared: number;
 }
 
 /** Everything the host needs to know about where things are. */
@@ -163,6 +173,12 @@ export interface MemoryPlan {
   ropeLen: number;
   /** Block-table entries the table area holds. */
   tableCapacity: number;
+  /** Tokens of shared prompt (RelayAttention) the shared KV holds; 0 without it. */
+  relayCapacity: number;
+  /** Identity block table over the shared KV (used while filling it). */
+  relayTable: number;
+  /** Shared-prompt length per token of the micro-batch. */
+  bases: number;
   /** Per-layer tensors. */
   layers: LayerAddrs[];
   /** Token embedding. */
@@ -237,6 +253,8 @@ export interface PlanInput {
   microBatch: number;
   /** Bytes for a bandwidth probe area (benchmarks), default 0. */
   probeBytes?: number;
+  /** Shared-prompt tokens to hold for RelayAttention, default 0. */
+  relayTokens?: number;
 }
 
 function gib(bytes: number): string {
@@ -261,6 +279,8 @@ export function planMemory(input: PlanInput): MemoryPlan {
   const lmHead = tied ? embedding : take(config.vocabSize * d.dimP * wb, "weights");
   const finalNorm = take(config.dim * 4, "weights");
   const kvBytes = numBlocks * blockSize * d.kvDim * 4;
+  const relayCapacity = roundUp(input.relayTokens ?? 0, blockSize);
+  const sharedBytes = relayCapacity * d.kvDim * 4;
   const layers: LayerAddrs[] = [];
   for (let l = 0; l < config.nLayers; l++) {
     layers.push({
@@ -272,6 +292,8 @@ export function planMemory(input: PlanInput): MemoryPlan {
       w2: take(config.dim * d.hidP * wb, "weights"),
       kCache: take(kvBytes, "kv cache"),
       vCache: take(kvBytes, "kv cache"),
+      kShared: sharedBytes > 0 ? take(sharedBytes, "shared-prompt kv") : 0,
+      vShared: sharedBytes > 0 ? take(sharedBytes, "shared-prompt kv") : 0,
     });
   }
   const half = config.headDim / 2;
@@ -292,6 +314,8 @@ export function planMemory(input: PlanInput): MemoryPlan {
   const pos = take(mb * 4, "buffers");
   const tables = take(mb * 4, "buffers");
   const outRows = take(mb * 4, "buffers");
+  const bases = take(mb * 4, "buffers");
+  const relayTable = take(Math.max(1, relayCapacity / blockSize) * 4, "buffers");
   const tableCapacity = Math.max(input.maxSeqs, mb) * Math.ceil(ropeLen / blockSize);
   const tableArea = take(tableCapacity * 4, "buffers");
   const probeBytes = input.probeBytes ?? 0;
@@ -303,7 +327,7 @@ export function planMemory(input: PlanInput): MemoryPlan {
       `the wasm executor needs ${gib(totalBytes)} of WebAssembly memory (${parts}) but a ` +
         `wasm32 memory holds at most 4 GiB: use --executor.weights bf16, fewer KV blocks, ` +
         `or the webgpu executor for this model`,
-      "executor.weights",
+      "--executor.weights",
     );
   }
   return {
@@ -313,6 +337,9 @@ export function planMemory(input: PlanInput): MemoryPlan {
     blockSize,
     ropeLen,
     tableCapacity,
+    relayCapacity,
+    relayTable,
+    bases,
     layers,
     embedding,
     lmHead,
@@ -393,8 +420,14 @@ export function writeDescriptor(
   w[D.OUTROWS] = plan.outRows;
   w[D.SPIN] = spin;
   w[D.ROPEHALF] = config.headDim / 2;
+  w[D.BASES] = plan.bases;
+  const identity = new Int32Array(mem, plan.relayTable, plan.relayCapacity / plan.blockSize);
+  identity.forEach((_, i) => identity[i] = i);
   const lt = new Int32Array(mem, plan.layerTable, config.nLayers * LAYER_WORDS);
   plan.layers.forEach((l, i) => {
-    lt.set([l.attnNorm, l.wqkv, l.wo, l.ffnNorm, l.w13, l.w2, l.kCache, l.vCache], i * LAYER_WORDS);
+    lt.set(
+      [l.attnNorm, l.wqkv, l.wo, l.ffnNorm, l.w13, l.w2, l.kCache, l.vCache, l.kShared, l.vShared],
+      i * LAYER_WORDS,
+    );
   });
 }

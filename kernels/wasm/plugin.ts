@@ -3,8 +3,9 @@
  * several threads sharing one WebAssembly memory. The CPU executor to run for real.
  *
  * Weights: `auto` (the default) keeps them lossless, bf16 when the model's stored weights
- * are bf16 and f32 otherwise; `bf16` halves the bytes every decode step reads (nearly
- * twice the single-stream speed) at bf16 rounding of the weights.
+ * are bf16 and f32 otherwise; `bf16` halves the bytes every decode step reads, which
+ * speeds decode up where it is memory-bound (docs/WASM.md has the numbers), at bf16
+ * rounding of the weights.
  *
  * @module
  */
@@ -38,6 +39,9 @@ const options = z.object({
   simd: z.enum(["auto", "relaxed-simd", "simd"]).default("auto").describe(
     "kernel build: relaxed-simd (fused multiply-add) where supported, else plain simd",
   ),
+  relayTokens: z.number().int().min(0).max(65536).default(1024).describe(
+    "longest shared prompt kept for RelayAttention (0 turns it off)",
+  ),
 });
 
 async function create(opts: z.output<typeof options>, ctx: PluginContext): Promise<Executor> {
@@ -53,8 +57,9 @@ async function create(opts: z.output<typeof options>, ctx: PluginContext): Promi
     simd: opts.simd,
     blockSize: ctx.kv.blockSize,
     numBlocks: ctx.kv.numBlocks,
-    maxModelLen: Math.max(ctx.limits.maxModelLen, model.config.maxSeqLen),
+    maxModelLen: ctx.limits.maxModelLen,
     maxBatchSeqs: ctx.limits.maxBatchSeqs,
+    relayTokens: Math.min(opts.relayTokens, ctx.limits.maxModelLen),
   });
   ctx.log(
     `${exec.options.threads} threads, ${exec.runtime.variant}, ${dtype} weights, ` +

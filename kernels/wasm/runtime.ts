@@ -10,6 +10,8 @@
 
 import { D, DESC_ADDR, DESC_BYTES, PHASES } from "./layout.ts";
 import { compileKernels, kernelImports, type KernelVariant } from "./module.ts";
+import { workerSource } from "./worker_source.ts";
+import { Worker } from "node:worker_threads";
 
 /** Options of {@link KernelRuntime.create}. */
 export interface RuntimeOptions {
@@ -58,16 +60,17 @@ export class KernelRuntime {
     this.#workers = workers;
     this.#ctl = new Int32Array(memory.buffer, DESC_ADDR, DESC_BYTES / 4);
     for (const w of workers) {
-      w.onmessage = (ev) => {
-        if (ev.data?.error) this.#failure = String(ev.data.error);
-      };
-      w.onerror = (ev) => {
-        this.#failure = ev.message;
-        ev.preventDefault();
-        Atomics.store(this.#ctl, D.ABORT, 1);
-        Atomics.notify(this.#ctl, D.BAR_GEN);
-      };
+      w.on("message", (msg: { error?: string }) => {
+        if (msg?.error) this.#fail(msg.error);
+      });
+      w.on("error", (e: Error) => this.#fail(e.message));
     }
+  }
+
+  #fail(message: string): void {
+    this.#failure ??= message;
+    Atomics.store(this.#ctl, D.ABORT, 1);
+    Atomics.notify(this.#ctl, D.BAR_GEN);
   }
 
   /** Compile, allocate and start the threads. */
@@ -88,23 +91,29 @@ export class KernelRuntime {
     }
     const instance = new WebAssembly.Instance(module, kernelImports(module, memory));
     const workers: Worker[] = [];
+    const source = workerSource();
     try {
       for (let tid = 1; tid < options.threads; tid++) {
-        const worker = new Worker(new URL("./worker.ts", import.meta.url).href, {
-          type: "module",
-        });
+        const worker = new Worker(source, { eval: true });
         workers.push(worker);
         await new Promise<void>((resolve, reject) => {
-          worker.onmessage = (ev) => ev.data?.ready ? resolve() : reject(new Error(ev.data?.error));
-          worker.onerror = (ev) => {
-            ev.preventDefault();
-            reject(new Error(`wasm executor thread ${tid} failed to start: ${ev.message}`));
-          };
+          worker.once(
+            "message",
+            (msg: { ready?: boolean; error?: string }) =>
+              msg?.ready ? resolve() : reject(new Error(msg?.error)),
+          );
+          worker.once(
+            "error",
+            (e: Error) =>
+              reject(new Error(`wasm executor thread ${tid} failed to start: ${e.message}`)),
+          );
           worker.postMessage({ module, memory, tid, spin: options.spin });
         });
+        // The threads sleep between steps; they must not keep the process alive.
+        worker.unref();
       }
     } catch (e) {
-      for (const w of workers) w.terminate();
+      await Promise.all(workers.map((w) => w.terminate()));
       throw e;
     }
     return new KernelRuntime(memory, variant, instance, workers);
@@ -150,6 +159,25 @@ export class KernelRuntime {
     return this.#exports.readProbe(src, bytes);
   }
 
+  /**
+   * Read `bytes` (a multiple of 64) at `src` with every thread, each its share; returns
+   * the seconds it took (a read-bandwidth probe of the whole thread pool).
+   */
+  readProbeAll(src: number, bytes: number): number {
+    const saved = [this.#ctl[D.T], this.#ctl[D.NOUT]];
+    this.#ctl[D.PROBE_ADDR] = src;
+    this.#ctl[D.PROBE_BYTES] = bytes;
+    const t = performance.now();
+    try {
+      this.forward();
+    } finally {
+      this.#ctl[D.PROBE_ADDR] = 0;
+      this.#ctl[D.PROBE_BYTES] = 0;
+      [this.#ctl[D.T], this.#ctl[D.NOUT]] = saved;
+    }
+    return (performance.now() - t) / 1000;
+  }
+
   /** Turn per-phase timing on (zeroing it) or off. */
   setProfiling(on: boolean): void {
     this.#ctl[D.PROFILE] = on ? 1 : 0;
@@ -163,7 +191,7 @@ export class KernelRuntime {
   }
 
   /** Stop the worker threads. */
-  close(): void {
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     Atomics.store(this.#ctl, D.STOP, 1);
@@ -172,6 +200,6 @@ export class KernelRuntime {
     Atomics.notify(this.#ctl, D.BAR_GEN);
     Atomics.add(this.#ctl, D.WORK_GEN, 1);
     Atomics.notify(this.#ctl, D.WORK_GEN);
-    for (const w of this.#workers) w.terminate();
+    await Promise.all(this.#workers.map((w) => w.terminate()));
   }
 }

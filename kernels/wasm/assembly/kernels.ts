@@ -1,3 +1,4 @@
+// @ts-nocheck: AssemblyScript source (v128, f32, load<T>, ...), compiled by `asc`, not by Deno.
 /**
  * AssemblyScript source of the `wasm` executor's kernels: one forward pass of a
  * Llama-family model over a micro-batch of tokens, run by every thread at once over one
@@ -6,8 +7,9 @@
  * memory, so a step costs one wake-up per worker rather than one message per kernel.
  *
  * Everything lives at addresses the host chose and wrote into the model descriptor
- * (`DESC_*` word indices below, mirrored in `layout.ts`); the module allocates nothing
- * and keeps no state of its own, so it is safe to instantiate once per thread.
+ * (`D_*` word indices below, mirrored in `layout.ts`); the module allocates nothing and
+ * keeps nothing in memory of its own (only a few per-instance globals used as
+ * thread-local scratch), so it is safe to instantiate once per thread.
  *
  * Weight matrices are `[out, in]` row-major with rows padded to a multiple of 8 floats.
  * In bf16 form each group of 8 values `j0..j7` is stored as `j0 j4 j1 j5 j2 j6 j3 j7`, so
@@ -32,7 +34,7 @@ const D_BLOCK = 10;
 const D_EPS = 11; // f32
 const D_SCALE = 12; // f32
 const D_QKV = 13; // rows of the fused q/k/v matrix (also the row stride of its output)
-const D_QDIM = 14;
+// word 14: query width (written by the host, not needed here)
 const D_KVDIM = 15;
 const D_ATTP = 16;
 const D_COS = 17;
@@ -60,6 +62,10 @@ const D_NOUT = 38;
 const D_SPIN = 39;
 const D_ROPEHALF = 40;
 const D_PROFILE = 41; // non-zero: thread 0 adds each phase's wall time to D_PROF_SLOTS
+const D_PROBE_ADDR = 42; // non-zero: forward is a read-bandwidth probe over all threads
+const D_PROBE_BYTES = 43;
+const D_BASES = 44; // i32 per token: positions of the shared prompt before its own (relay)
+const D_FILL = 45; // non-zero: this pass computes the shared prompt into the shared KV
 const D_PROF_SLOTS = 128; // f64 slots, one per phase (P_* below)
 const D_BAR_COUNT = 64; // own cache line
 const D_BAR_GEN = 80; // own cache line
@@ -74,17 +80,18 @@ const L_W13 = 4;
 const L_W2 = 5;
 const L_KCACHE = 6;
 const L_VCACHE = 7;
-const L_WORDS = 8;
+const L_KSHARED = 8; // shared-prompt K, contiguous [relay capacity, kvDim] (RelayAttention)
+const L_VSHARED = 9;
+const L_WORDS = 10;
 
 // Profile phases.
 const P_EMBED = 0;
-const P_QKV = 1;
-const P_ROPE = 2;
-const P_ATTN = 3;
-const P_WO = 4;
-const P_FFN_UP = 5;
-const P_FFN_DOWN = 6;
-const P_LOGITS = 7;
+const P_QKV = 1; // projection, RoPE and the KV-cache store
+const P_ATTN = 2;
+const P_WO = 3;
+const P_FFN_UP = 4;
+const P_FFN_DOWN = 5;
+const P_LOGITS = 6;
 
 /** Milliseconds from the host's clock; called only while profiling. */
 declare function now(): f64;
@@ -160,10 +167,35 @@ function share(units: i32, tid: i32, n: i32): i32 {
 // ---------------------------------------------------------------------------------------
 // Matrix products. y[t, r] (+)= sum_j w[r, j] * x[t, j] for rows r0..r1 and t < nt;
 // k (the padded input width) is a multiple of 8; strides are in elements.
+//
+// One token (decode): one row at a time, so the weights are read as one sequential
+// stream; interleaving several short rows defeats the hardware prefetcher and halves the
+// bandwidth from DRAM. Several tokens: blocks of 4 rows x 2 tokens, each weight vector
+// loaded once for two tokens (the 4-row block stays in L1 while the tokens go by).
 
 function storeOut(p: usize, v: f32, acc: bool): void {
   if (acc) store<f32>(p, load<f32>(p) + v);
   else store<f32>(p, v);
+}
+
+/** One token `x` against rows r0..r1 of f32 weights (`kb` bytes a row). */
+function rowsF32(w: usize, kb: usize, x: usize, y: usize, r0: i32, r1: i32, acc: bool): void {
+  for (let r = r0; r < r1; r++) {
+    const wr = w + <usize> r * kb;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let j: usize = 0;
+    for (; j + 64 <= kb; j += 64) {
+      a0 = fma(v128.load(wr + j), v128.load(x + j), a0);
+      a1 = fma(v128.load(wr + j + 16), v128.load(x + j + 16), a1);
+      a2 = fma(v128.load(wr + j + 32), v128.load(x + j + 32), a2);
+      a3 = fma(v128.load(wr + j + 48), v128.load(x + j + 48), a3);
+    }
+    for (; j < kb; j += 32) {
+      a0 = fma(v128.load(wr + j), v128.load(x + j), a0);
+      a1 = fma(v128.load(wr + j + 16), v128.load(x + j + 16), a1);
+    }
+    storeOut(y + (<usize> r << 2), hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3))), acc);
+  }
 }
 
 function matF32(
@@ -181,6 +213,10 @@ function matF32(
   const kb = <usize> k << 2;
   const xs = <usize> ldx << 2;
   const ys = <usize> ldy << 2;
+  if (nt == 1) {
+    rowsF32(w, kb, x, y, r0, r1, acc);
+    return;
+  }
   let r = r0;
   for (; r + 4 <= r1; r += 4) {
     const w0 = w + <usize> r * kb;
@@ -220,49 +256,64 @@ function matF32(
       storeOut(yb + 8, hsum(b2), acc);
       storeOut(yb + 12, hsum(b3), acc);
     }
-    for (; t < nt; t++) {
-      // One token: two accumulators per row keep eight FMA chains in flight.
-      const xa = x + <usize> t * xs;
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-      let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
-      for (let j: usize = 0; j < kb; j += 32) {
-        const va = v128.load(xa + j);
-        const vb = v128.load(xa + j + 16);
-        a0 = fma(v128.load(w0 + j), va, a0);
-        b0 = fma(v128.load(w0 + j + 16), vb, b0);
-        a1 = fma(v128.load(w1 + j), va, a1);
-        b1 = fma(v128.load(w1 + j + 16), vb, b1);
-        a2 = fma(v128.load(w2 + j), va, a2);
-        b2 = fma(v128.load(w2 + j + 16), vb, b2);
-        a3 = fma(v128.load(w3 + j), va, a3);
-        b3 = fma(v128.load(w3 + j + 16), vb, b3);
-      }
-      const ya = y + <usize> t * ys + (<usize> r << 2);
-      storeOut(ya, hsum(f32x4.add(a0, b0)), acc);
-      storeOut(ya + 4, hsum(f32x4.add(a1, b1)), acc);
-      storeOut(ya + 8, hsum(f32x4.add(a2, b2)), acc);
-      storeOut(ya + 12, hsum(f32x4.add(a3, b3)), acc);
-    }
+    if (t < nt) rowsF32(w, kb, x + <usize> t * xs, y + <usize> t * ys, r, r + 4, acc);
   }
-  for (; r < r1; r++) {
-    const w0 = w + <usize> r * kb;
-    for (let t = 0; t < nt; t++) {
-      const xa = x + <usize> t * xs;
-      let a0 = f32x4.splat(0);
-      for (let j: usize = 0; j < kb; j += 16) a0 = fma(v128.load(w0 + j), v128.load(xa + j), a0);
-      storeOut(y + <usize> t * ys + (<usize> r << 2), hsum(a0), acc);
-    }
+  if (r < r1) {
+    for (let t = 0; t < nt; t++) rowsF32(w, kb, x + <usize> t * xs, y + <usize> t * ys, r, r1, acc);
   }
 }
 
 const HI_MASK: v128 = i32x4(0xffff0000, 0xffff0000, 0xffff0000, 0xffff0000);
 
+/** Values j0..j3 of a bf16 group of 8 (stored j0 j4 j1 j5 j2 j6 j3 j7) as f32. */
 function lo16(v: v128): v128 {
   return i32x4.shl(v, 16);
 }
 
+/** Values j4..j7 of the group as f32. */
 function hi16(v: v128): v128 {
   return v128.and(v, HI_MASK);
+}
+
+/**
+ * One token `x` against rows r0..r1 of bf16 weights (`kb` bytes a row). Widening costs
+ * one operation per 4 weights, so this loop is bound by instructions rather than memory:
+ * eight accumulators and 64 bytes a turn keep it near its best.
+ */
+function rowsBf16(w: usize, kb: usize, x: usize, y: usize, r0: i32, r1: i32, acc: bool): void {
+  const m = i32x4.splat(0xffff0000);
+  for (let r = r0; r < r1; r++) {
+    const wr = w + <usize> r * kb;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+    let j: usize = 0;
+    for (; j + 64 <= kb; j += 64) {
+      const u0 = v128.load(wr + j);
+      const u1 = v128.load(wr + j + 16);
+      const u2 = v128.load(wr + j + 32);
+      const u3 = v128.load(wr + j + 48);
+      const xo = x + (j << 1);
+      a0 = fma(i32x4.shl(u0, 16), v128.load(xo), a0);
+      a1 = fma(v128.and(u0, m), v128.load(xo + 16), a1);
+      a2 = fma(i32x4.shl(u1, 16), v128.load(xo + 32), a2);
+      a3 = fma(v128.and(u1, m), v128.load(xo + 48), a3);
+      a4 = fma(i32x4.shl(u2, 16), v128.load(xo + 64), a4);
+      a5 = fma(v128.and(u2, m), v128.load(xo + 80), a5);
+      a6 = fma(i32x4.shl(u3, 16), v128.load(xo + 96), a6);
+      a7 = fma(v128.and(u3, m), v128.load(xo + 112), a7);
+    }
+    for (; j < kb; j += 16) {
+      const u = v128.load(wr + j);
+      const xo = x + (j << 1);
+      a0 = fma(i32x4.shl(u, 16), v128.load(xo), a0);
+      a1 = fma(v128.and(u, m), v128.load(xo + 16), a1);
+    }
+    const s = f32x4.add(
+      f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)),
+      f32x4.add(f32x4.add(a4, a5), f32x4.add(a6, a7)),
+    );
+    storeOut(y + (<usize> r << 2), hsum(s), acc);
+  }
 }
 
 function matBf16(
@@ -280,6 +331,10 @@ function matBf16(
   const kb = <usize> k << 1; // bytes of one weight row
   const xs = <usize> ldx << 2;
   const ys = <usize> ldy << 2;
+  if (nt == 1) {
+    rowsBf16(w, kb, x, y, r0, r1, acc);
+    return;
+  }
   let r = r0;
   for (; r + 4 <= r1; r += 4) {
     const w0 = w + <usize> r * kb;
@@ -322,48 +377,11 @@ function matBf16(
       storeOut(yb + 8, hsum(b2), acc);
       storeOut(yb + 12, hsum(b3), acc);
     }
-    for (; t < nt; t++) {
-      const xa = x + <usize> t * xs;
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-      let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
-      for (let j: usize = 0; j < kb; j += 16) {
-        const xo = j << 1;
-        const va = v128.load(xa + xo);
-        const vA = v128.load(xa + xo + 16);
-        const u0 = v128.load(w0 + j);
-        a0 = fma(lo16(u0), va, a0);
-        b0 = fma(hi16(u0), vA, b0);
-        const u1 = v128.load(w1 + j);
-        a1 = fma(lo16(u1), va, a1);
-        b1 = fma(hi16(u1), vA, b1);
-        const u2 = v128.load(w2 + j);
-        a2 = fma(lo16(u2), va, a2);
-        b2 = fma(hi16(u2), vA, b2);
-        const u3 = v128.load(w3 + j);
-        a3 = fma(lo16(u3), va, a3);
-        b3 = fma(hi16(u3), vA, b3);
-      }
-      const ya = y + <usize> t * ys + (<usize> r << 2);
-      storeOut(ya, hsum(f32x4.add(a0, b0)), acc);
-      storeOut(ya + 4, hsum(f32x4.add(a1, b1)), acc);
-      storeOut(ya + 8, hsum(f32x4.add(a2, b2)), acc);
-      storeOut(ya + 12, hsum(f32x4.add(a3, b3)), acc);
-    }
+    if (t < nt) rowsBf16(w, kb, x + <usize> t * xs, y + <usize> t * ys, r, r + 4, acc);
   }
-  for (; r < r1; r++) {
-    const w0 = w + <usize> r * kb;
+  if (r < r1) {
     for (let t = 0; t < nt; t++) {
-      const xa = x + <usize> t * xs;
-      let a0 = f32x4.splat(0);
-      for (let j: usize = 0; j < kb; j += 16) {
-        const u0 = v128.load(w0 + j);
-        a0 = fma(
-          hi16(u0),
-          v128.load(xa + (j << 1) + 16),
-          fma(lo16(u0), v128.load(xa + (j << 1)), a0),
-        );
-      }
-      storeOut(y + <usize> t * ys + (<usize> r << 2), hsum(a0), acc);
+      rowsBf16(w, kb, x + <usize> t * xs, y + <usize> t * ys, r, r1, acc);
     }
   }
 }
@@ -387,7 +405,23 @@ function matmul(
   const units = (rows + unit - 1) / unit;
   const r0 = share(units, tid, n) * unit;
   const r1 = min(rows, share(units, tid + 1, n) * unit);
-  if (r0 >= r1) return;
+  if (r0 < r1) matRange(d, w, k, x, ldx, nt, y, ldy, r0, r1, acc);
+}
+
+/** Rows r0..r1 of `w @ x` in the model's weight format. */
+function matRange(
+  d: usize,
+  w: usize,
+  k: i32,
+  x: usize,
+  ldx: i32,
+  nt: i32,
+  y: usize,
+  ldy: i32,
+  r0: i32,
+  r1: i32,
+  acc: bool,
+): void {
   if (rd(d, D_BF16) != 0) matBf16(w, k, x, ldx, nt, y, ldy, r0, r1, acc);
   else matF32(w, k, x, ldx, nt, y, ldy, r0, r1, acc);
 }
@@ -429,15 +463,18 @@ function rmsnorm(d: usize, x: usize, w: usize, out: usize, nt: i32, rowsPtr: usi
   }
 }
 
-/** Embedding rows of this thread's tokens into the residual stream. */
-function embed(d: usize, tid: i32, nt: i32): void {
-  const n = rd(d, D_THREADS);
+/**
+ * Embedding rows of all tokens into the residual stream. Every thread writes all of them
+ * (the same values), so no barrier is needed before it reads them; nothing else writes
+ * the stream before the next barrier.
+ */
+function embed(d: usize, nt: i32): void {
   const dimp = rd(d, D_DIMP);
   const emb = rdp(d, D_EMB);
   const x = rdp(d, D_X);
   const tokens = rdp(d, D_TOKENS);
   const bf16 = rd(d, D_BF16) != 0;
-  for (let t = share(nt, tid, n); t < share(nt, tid + 1, n); t++) {
+  for (let t = 0; t < nt; t++) {
     const tok = <usize> load<i32>(tokens + (<usize> t << 2));
     const dst = x + <usize> t * (<usize> dimp << 2);
     if (bf16) {
@@ -492,27 +529,51 @@ function slot(d: usize, cache: usize, table: usize, pos: i32): usize {
   return cache + row * (<usize> rd(d, D_KVDIM) << 2);
 }
 
-/** RoPE on q and k of this thread's tokens, then K and V into the paged cache. */
-function ropeAndStore(d: usize, tid: i32, nt: i32, layer: usize): void {
+/**
+ * This thread's heads of the fused q/k/v projection (whole heads, so it can finish them):
+ * the product, RoPE on q and k heads, and K and V heads into the paged cache.
+ */
+function qkvPhase(d: usize, tid: i32, nt: i32, layer: usize, xb: usize, fill: bool): void {
   const n = rd(d, D_THREADS);
+  const hd = rd(d, D_HEADDIM);
+  const heads = rd(d, D_HEADS);
+  const kvHeads = rd(d, D_KVHEADS);
+  const units = heads + 2 * kvHeads;
+  const u0 = share(units, tid, n);
+  const u1 = share(units, tid + 1, n);
+  if (u0 >= u1) return;
   const qkv = rdp(d, D_QKVBUF);
-  const ld = <usize> rd(d, D_QKV) << 2;
-  const qdim = rd(d, D_QDIM);
-  const kvdim = rd(d, D_KVDIM);
+  const rows = rd(d, D_QKV);
+  const dimp = rd(d, D_DIMP);
+  matRange(d, rdp(layer, L_WQKV), dimp, xb, dimp, nt, qkv, rows, u0 * hd, u1 * hd, false);
+  const ld = <usize> rows << 2;
+  const headBytes = <usize> hd << 2;
   const pos = rdp(d, D_POS);
   const tables = rdp(d, D_TABLES);
-  const kc = rdp(layer, L_KCACHE);
-  const vc = rdp(layer, L_VCACHE);
-  for (let t = share(nt, tid, n); t < share(nt, tid + 1, n); t++) {
+  const bases = rdp(d, D_BASES);
+  const kc = fill ? rdp(layer, L_KSHARED) : rdp(layer, L_KCACHE);
+  const vc = fill ? rdp(layer, L_VSHARED) : rdp(layer, L_VCACHE);
+  for (let t = 0; t < nt; t++) {
     const p = load<i32>(pos + (<usize> t << 2));
-    const q = qkv + <usize> t * ld;
-    const k = q + (<usize> qdim << 2);
-    const v = k + (<usize> kvdim << 2);
-    ropeHeads(d, q, rd(d, D_HEADS), p);
-    ropeHeads(d, k, rd(d, D_KVHEADS), p);
+    // RoPE at the absolute position; the cache slot counts from after a shared prompt.
+    const at = p - load<i32>(bases + (<usize> t << 2));
     const table = <usize> load<u32>(tables + (<usize> t << 2));
-    memory.copy(slot(d, kc, table, p), k, <usize> kvdim << 2);
-    memory.copy(slot(d, vc, table, p), v, <usize> kvdim << 2);
+    const row = qkv + <usize> t * ld;
+    for (let u = u0; u < u1; u++) {
+      const v = row + <usize> u * headBytes;
+      if (u < heads) {
+        ropeHeads(d, v, 1, p);
+      } else if (u < heads + kvHeads) {
+        ropeHeads(d, v, 1, p);
+        memory.copy(slot(d, kc, table, at) + <usize> (u - heads) * headBytes, v, headBytes);
+      } else {
+        memory.copy(
+          slot(d, vc, table, at) + <usize> (u - heads - kvHeads) * headBytes,
+          v,
+          headBytes,
+        );
+      }
+    }
   }
 }
 
@@ -542,62 +603,156 @@ function axpby(acc: usize, c: f32, p: f32, v: usize, n: i32): void {
   }
 }
 
+// Online-softmax state of the (token, head) pair being computed (one instance per thread).
+let attnMax: f32 = -Infinity;
+let attnSum: f32 = 0;
+
+/**
+ * Fold `cnt` keys at `k` (and values at `v`, `stride` bytes apart) into the output `out`
+ * of query `q`: scores, then the running max and sum, rescaled when the max grows.
+ */
+function attendBlock(
+  q: usize,
+  k: usize,
+  v: usize,
+  stride: usize,
+  cnt: i32,
+  hd: i32,
+  scale: f32,
+  scores: usize,
+  out: usize,
+): void {
+  let i = 0;
+  if ((hd & 3) == 0) {
+    // Four keys at a time: q is loaded once for four dot products and one transposing
+    // reduction replaces four horizontal sums.
+    const vs = f32x4.splat(scale);
+    for (; i + 4 <= cnt; i += 4) {
+      v128.store(
+        scores + (<usize> i << 2),
+        f32x4.mul(dot4(q, k + <usize> i * stride, stride, hd), vs),
+      );
+    }
+  }
+  for (; i < cnt; i++) {
+    store<f32>(scores + (<usize> i << 2), dot(q, k + <usize> i * stride, hd) * scale);
+  }
+  let bm: f32 = -Infinity;
+  for (i = 0; i < cnt; i++) bm = max(bm, load<f32>(scores + (<usize> i << 2)));
+  const mNew = max(attnMax, bm);
+  let c = Mathf.exp(attnMax - mNew); // 0 on the first block (max = -inf)
+  attnSum *= c;
+  i = 0;
+  for (; i + 2 <= cnt; i += 2) {
+    const e0 = Mathf.exp(load<f32>(scores + (<usize> i << 2)) - mNew);
+    const e1 = Mathf.exp(load<f32>(scores + (<usize> (i + 1) << 2)) - mNew);
+    attnSum += e0 + e1;
+    const v0 = v + <usize> i * stride;
+    axpy2(out, c, e0, v0, e1, v0 + stride, hd);
+    c = 1;
+  }
+  if (i < cnt) {
+    const e = Mathf.exp(load<f32>(scores + (<usize> i << 2)) - mNew);
+    attnSum += e;
+    axpby(out, c, e, v + <usize> i * stride, hd);
+  }
+  attnMax = mNew;
+}
+
+/** Dot products of `q` with the four keys at `k`, `k + stride`, ... (`n` a multiple of 4). */
+function dot4(q: usize, k: usize, stride: usize, n: i32): v128 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  const nb = <usize> n << 2;
+  for (let j: usize = 0; j < nb; j += 16) {
+    const qv = v128.load(q + j);
+    a0 = fma(qv, v128.load(k + j), a0);
+    a1 = fma(qv, v128.load(k + stride + j), a1);
+    a2 = fma(qv, v128.load(k + 2 * stride + j), a2);
+    a3 = fma(qv, v128.load(k + 3 * stride + j), a3);
+  }
+  // Transpose-and-add: lane i of the result is the sum of the lanes of a_i.
+  const s01 = f32x4.add(
+    v128.shuffle<f32>(a0, a1, 0, 4, 1, 5),
+    v128.shuffle<f32>(a0, a1, 2, 6, 3, 7),
+  );
+  const s23 = f32x4.add(
+    v128.shuffle<f32>(a2, a3, 0, 4, 1, 5),
+    v128.shuffle<f32>(a2, a3, 2, 6, 3, 7),
+  );
+  return f32x4.add(
+    v128.shuffle<f32>(s01, s23, 0, 1, 4, 5),
+    v128.shuffle<f32>(s01, s23, 2, 3, 6, 7),
+  );
+}
+
+/** acc[i] = acc[i] * c + p0 * v0[i] + p1 * v1[i] for i < n. */
+function axpy2(acc: usize, c: f32, p0: f32, v0: usize, p1: f32, v1: usize, n: i32): void {
+  const vc = f32x4.splat(c);
+  const w0 = f32x4.splat(p0);
+  const w1 = f32x4.splat(p1);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize> i << 2;
+    const a = f32x4.mul(v128.load(acc + o), vc);
+    v128.store(acc + o, fma(w1, v128.load(v1 + o), fma(w0, v128.load(v0 + o), a)));
+  }
+  for (; i < n; i++) {
+    const o = <usize> i << 2;
+    store<f32>(acc + o, load<f32>(acc + o) * c + p0 * load<f32>(v0 + o) + p1 * load<f32>(v1 + o));
+  }
+}
+
 /**
  * Causal attention for this thread's (token, head) pairs: the token at position `p`
- * attends to positions `0..=p` of its sequence through its block table, one KV block at
- * a time with an online softmax (running max and sum, rescaled when the max grows).
+ * attends to positions `0..=p` of its sequence, one KV block at a time with an online
+ * softmax. After a shared prompt of `b` positions (RelayAttention), positions `0..b-1`
+ * are read from the contiguous shared KV and the rest through the block table from slot
+ * 0 on; the online softmax makes the two parts one exact softmax.
  */
-function attention(d: usize, tid: i32, nt: i32, layer: usize): void {
+function attention(d: usize, tid: i32, nt: i32, layer: usize, fill: bool): void {
   const n = rd(d, D_THREADS);
   const heads = rd(d, D_HEADS);
   const group = heads / rd(d, D_KVHEADS);
   const hd = rd(d, D_HEADDIM);
   const bs = rd(d, D_BLOCK);
-  const kvdim = rd(d, D_KVDIM);
-  const kvStride = <usize> kvdim << 2;
+  const kvStride = <usize> rd(d, D_KVDIM) << 2;
   const scale = rdf(d, D_SCALE);
   const qkv = rdp(d, D_QKVBUF);
   const ldq = <usize> rd(d, D_QKV) << 2;
   const att = rdp(d, D_ATT);
   const ldo = <usize> rd(d, D_ATTP) << 2;
   const pos = rdp(d, D_POS);
+  const bases = rdp(d, D_BASES);
   const tables = rdp(d, D_TABLES);
-  const kc = rdp(layer, L_KCACHE);
-  const vc = rdp(layer, L_VCACHE);
+  const kc = fill ? rdp(layer, L_KSHARED) : rdp(layer, L_KCACHE);
+  const vc = fill ? rdp(layer, L_VSHARED) : rdp(layer, L_VCACHE);
+  const ks = rdp(layer, L_KSHARED);
+  const vs = rdp(layer, L_VSHARED);
   const scores = rdp(d, D_SCRATCH) + <usize> tid * rdp(d, D_SCRATCH_STRIDE);
   const items = nt * heads;
   for (let it = share(items, tid, n); it < share(items, tid + 1, n); it++) {
     const t = it / heads;
     const h = it % heads;
     const p = load<i32>(pos + (<usize> t << 2));
+    const shared = load<i32>(bases + (<usize> t << 2));
     const table = <usize> load<u32>(tables + (<usize> t << 2));
     const q = qkv + <usize> t * ldq + (<usize> (h * hd) << 2);
     const headOff = <usize> ((h / group) * hd) << 2;
     const out = att + <usize> t * ldo + (<usize> (h * hd) << 2);
     memory.fill(out, 0, <usize> hd << 2);
-    let m: f32 = -Infinity;
-    let l: f32 = 0;
-    const nblocks = p / bs + 1;
-    for (let b = 0; b < nblocks; b++) {
-      const block = <usize> load<i32>(table + (<usize> b << 2));
-      const base = block * <usize> bs * kvStride + headOff;
-      const cnt = min(bs, p + 1 - b * bs);
-      let bm: f32 = -Infinity;
-      for (let i = 0; i < cnt; i++) {
-        const s = dot(q, kc + base + <usize> i * kvStride, hd) * scale;
-        store<f32>(scores + (<usize> i << 2), s);
-        bm = max(bm, s);
-      }
-      const mNew = max(m, bm);
-      const c = Mathf.exp(m - mNew); // 0 on the first block (m = -inf)
-      l *= c;
-      for (let i = 0; i < cnt; i++) {
-        const e = Mathf.exp(load<f32>(scores + (<usize> i << 2)) - mNew);
-        l += e;
-        axpby(out, i == 0 ? c : 1, e, vc + base + <usize> i * kvStride, hd);
-      }
-      m = mNew;
+    attnMax = -Infinity;
+    attnSum = 0;
+    for (let b = 0; b < shared; b += bs) {
+      const off = <usize> b * kvStride + headOff;
+      attendBlock(q, ks + off, vs + off, kvStride, min(bs, shared - b), hd, scale, scores, out);
     }
+    const own = p + 1 - shared; // positions in the block table
+    for (let b = 0; b * bs < own; b++) {
+      const block = <usize> load<i32>(table + (<usize> b << 2));
+      const off = block * <usize> bs * kvStride + headOff;
+      attendBlock(q, kc + off, vc + off, kvStride, min(bs, own - b * bs), hd, scale, scores, out);
+    }
+    const l = attnSum;
     const inv = f32x4.splat(1 / l);
     let i = 0;
     for (; i + 4 <= hd; i += 4) {
@@ -644,35 +799,43 @@ export function forward(d: usize, tid: i32): void {
   // already be writing the next micro-batch's.
   const nt = rd(d, D_T);
   const nOut = rd(d, D_NOUT);
+  const fill = rd(d, D_FILL) != 0;
+  const probe = rdp(d, D_PROBE_ADDR);
+  if (probe != 0) {
+    // Each thread sums its share (in 64-byte units); the result is stored so that it is
+    // not optimised away.
+    const n = rd(d, D_THREADS);
+    const units = rd(d, D_PROBE_BYTES) >> 6;
+    const b0 = <usize> share(units, tid, n) << 6;
+    const b1 = <usize> share(units, tid + 1, n) << 6;
+    const sum = readProbe(probe + b0, b1 - b0);
+    store<f32>(rdp(d, D_SCRATCH) + <usize> tid * rdp(d, D_SCRATCH_STRIDE), sum);
+    barrier(d);
+    return;
+  }
   const dim = rd(d, D_DIM);
   const dimp = rd(d, D_DIMP);
   const hidp = rd(d, D_HIDP);
   const x = rdp(d, D_X);
   const xb = rdp(d, D_XB) + <usize> tid * (<usize> rd(d, D_MB) * (<usize> dimp << 2));
-  const qkv = rdp(d, D_QKVBUF);
   const att = rdp(d, D_ATT);
   const attp = rd(d, D_ATTP);
   const h13 = rdp(d, D_H13);
   const hb = rdp(d, D_HB);
   const nLayers = rd(d, D_LAYERS);
-  const qkvRows = rd(d, D_QKV);
   if (tid == 0 && rd(d, D_PROFILE) != 0) profLast = now();
   if (nt > 0) {
-    embed(d, tid, nt);
-    barrier(d);
+    embed(d, nt);
     mark(d, tid, P_EMBED);
   }
   for (let l = 0; l < nLayers && nt > 0; l++) {
     const layer = rdp(d, D_LAYERTAB) + (<usize> (l * L_WORDS) << 2);
     // Each thread normalises all rows for itself: cheaper than a barrier.
     rmsnorm(d, x, rdp(layer, L_ATTN_NORM), xb, nt, 0);
-    matmul(d, tid, rdp(layer, L_WQKV), qkvRows, dimp, xb, dimp, nt, qkv, qkvRows, 4, false);
+    qkvPhase(d, tid, nt, layer, xb, fill);
     barrier(d);
     mark(d, tid, P_QKV);
-    ropeAndStore(d, tid, nt, layer);
-    barrier(d);
-    mark(d, tid, P_ROPE);
-    attention(d, tid, nt, layer);
+    attention(d, tid, nt, layer, fill);
     barrier(d);
     mark(d, tid, P_ATTN);
     matmul(d, tid, rdp(layer, L_WO), dim, attp, att, attp, nt, x, dimp, 4, true);

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
 import { presetModel } from "../../../core/model/load.ts";
+import { presetConfig } from "../../../core/model/presets.ts";
+import { dummyWeights } from "../../../core/model/dummy.ts";
+import { ByteTokenizer } from "../../../core/model/byte_tokenizer.ts";
+import type { Model } from "../../../core/model/types.ts";
 import { referenceExecutor } from "../../../kernels/reference/plugin.ts";
 import { wasmExecutor } from "../../../kernels/wasm/plugin.ts";
 import type { Executor } from "../../../core/slots.ts";
@@ -15,10 +19,10 @@ const BLOCK = 4;
 const BLOCKS = 40;
 
 async function pair(
-  name: string,
+  name: string | Model,
   options: Record<string, unknown>,
 ): Promise<{ ref: Executor; wasm: Executor }> {
-  const model = presetModel(name, 1);
+  const model = typeof name === "string" ? presetModel(name, 1) : name;
   const ctx = context(model, BLOCK, BLOCKS);
   const ref = await referenceExecutor.create(
     referenceExecutor.options.parse({ keepLogits: true }),
@@ -188,11 +192,144 @@ Deno.test("bad batches are refused before any kernel runs", async () => {
     assert.throws(() => run({ blockTable: [8] }), /outside the KV pool/);
     assert.throws(() => run({ startPos: 3, blockTable: [0] }), /do not cover/);
     assert.throws(() => run({ startPos: 600, blockTable: [] }), /reaches position/);
-    assert.throws(() => run({ prefixed: true }), /RelayAttention/);
+    assert.throws(() => run({ prefixed: true }), /no shared prompt/);
     // The executor still works after refusing.
     const out = await run({});
     assert.ok(out.tokens[0] >= 0 && out.tokens[0] < model.config.vocabSize);
   } finally {
     await exec.close?.();
+  }
+});
+
+Deno.test("RelayAttention: prefixed sequences after a shared prompt match the reference", async () => {
+  const { ref, wasm } = await pair("tiny-gqa", { threads: 2, microBatch: 5 });
+  assert.equal(wasm.relay, true);
+  const shared = { id: "p1", tokens: [1, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49] };
+  const base = shared.tokens.length;
+  let nextBlock = 0;
+  const seqs = {
+    a: { prompt: [60, 61, 62, 63, 64, 65, 66], prefixed: true, out: [] as number[], done: 0 },
+    b: { prompt: [70, 71, 72], prefixed: true, out: [] as number[], done: 0 },
+    c: { prompt: [80, 81, 82, 83, 84, 85], prefixed: false, out: [] as number[], done: 0 },
+  };
+  const tables: Record<string, number[]> = { a: [], b: [], c: [] };
+  const plan: [keyof typeof seqs, number][][] = [
+    [["a", 4], ["c", 6]],
+    [["a", 3], ["b", 3], ["c", 1]],
+    [["a", 1], ["b", 1], ["c", 1]],
+    [["a", 1], ["b", 1], ["c", 1]],
+    [["a", 1], ["b", 1], ["c", 1]],
+  ];
+  let compared = 0;
+  for (const [step, chunks] of plan.entries()) {
+    const sequences: BatchSequence[] = chunks.map(([id, n]) => {
+      const q = seqs[id];
+      const all = [...q.prompt, ...q.out];
+      const own = q.done + n;
+      while (tables[id].length * BLOCK < own) tables[id].push(nextBlock++);
+      return {
+        id,
+        tokens: all.slice(q.done, q.done + n),
+        startPos: (q.prefixed ? base : 0) + q.done,
+        blockTable: [...tables[id]],
+        sample: own === all.length,
+        sampling: GREEDY,
+        outputIndex: q.out.length,
+        prefixed: q.prefixed,
+      };
+    });
+    const batch = {
+      step,
+      sequences,
+      numTokens: chunks.reduce((k, [, n]) => k + n, 0),
+      numDecodes: 0,
+      relay: shared,
+    };
+    const e = await ref.run(batch);
+    const a = await wasm.run(batch);
+    sequences.forEach((seq, i) => {
+      const q = seqs[seq.id as keyof typeof seqs];
+      q.done += seq.tokens.length;
+      if (!seq.sample) return;
+      const diff = maxAbsDiff(e.logits![i]!, a.logits![i]!);
+      assert.ok(diff <= F32_TOL, `step ${step} ${seq.id}: logits differ by ${diff}`);
+      if (topGap(e.logits![i]!) > 2 * F32_TOL) assert.equal(a.tokens[i], e.tokens[i]);
+      q.out.push(e.tokens[i]);
+      compared++;
+    });
+  }
+  assert.ok(compared >= 11);
+  await wasm.close?.();
+});
+
+Deno.test("odd shapes (widths not multiples of 8, three heads over one KV head) match too", async () => {
+  const config = {
+    ...presetConfig("tiny")!,
+    dim: 36,
+    hiddenDim: 50,
+    nHeads: 3,
+    nKvHeads: 1,
+    headDim: 10,
+    vocabSize: 300,
+  };
+  const weights = dummyWeights(config, 4);
+  const model: Model = {
+    name: "odd",
+    config,
+    tokenizer: new ByteTokenizer(config.vocabSize),
+    source: "dummy(seed=4)",
+    dtype: "f32",
+    weights: () => Promise.resolve(weights),
+  };
+  for (const threads of [1, 2]) {
+    const { ref, wasm } = await pair(model, { threads, microBatch: 7, weights: "f32" });
+    try {
+      assertEquivalent(await runScenario(ref, wasm, BLOCK, BLOCKS, undefined, 6), () => F32_TOL);
+    } finally {
+      await wasm.close?.();
+    }
+  }
+});
+
+Deno.test("a context filling the model's 512 positions, in long chunks, matches the reference", async () => {
+  const model = presetModel("tiny-gqa", 3);
+  const ctx = context(model, 16, 40);
+  const ref = await referenceExecutor.create(
+    referenceExecutor.options.parse({ keepLogits: true }),
+    ctx,
+  );
+  const wasm = await wasmExecutor.create(
+    wasmExecutor.options.parse({ keepLogits: true, threads: 2 }),
+    ctx,
+  );
+  const tokens = Array.from({ length: 512 }, (_, i) => 3 + ((i * 7) % 250));
+  const table = Array.from({ length: 32 }, (_, i) => 39 - i); // blocks in reverse order
+  try {
+    let pos = 0;
+    for (const n of [200, 200, 110, 1, 1]) {
+      const seq: BatchSequence = {
+        id: "a",
+        tokens: tokens.slice(pos, pos + n),
+        startPos: pos,
+        blockTable: table,
+        sample: pos + n > 500,
+        sampling: GREEDY,
+        outputIndex: 0,
+      };
+      const batch = { step: 0, numTokens: n, numDecodes: 0, sequences: [seq] };
+      const e = await ref.run(batch);
+      const a = await wasm.run(batch);
+      if (seq.sample) {
+        assert.ok(
+          maxAbsDiff(e.logits![0]!, a.logits![0]!) <= F32_TOL,
+          `at position ${pos + n - 1}`,
+        );
+        if (topGap(e.logits![0]!) > 2 * F32_TOL) assert.equal(a.tokens[0], e.tokens[0]);
+      }
+      pos += n;
+    }
+    assert.equal(pos, 512);
+  } finally {
+    await wasm.close?.();
   }
 });

@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { Engine } from "../../../core/engine.ts";
+import { presetModel } from "../../../core/model/load.ts";
+import type { RequestEvent } from "../../../core/types.ts";
+
+interface Job {
+  prompt: number[];
+  maxTokens: number;
+  arriveAtStep: number;
+}
+
+/** A fixed pseudo-random workload: prompts of 1..30 tokens arriving over 6 steps. */
+function jobs(n: number, seed: number): Job[] {
+  let s = seed;
+  const next = (m: number) => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return (s >>> 8) % m;
+  };
+  return Array.from({ length: n }, () => ({
+    prompt: Array.from({ length: 1 + next(30) }, () => 3 + next(250)),
+    maxTokens: 1 + next(12),
+    arriveAtStep: next(6),
+  }));
+}
+
+/** Serve `work` through an engine with `executor`; returns each request's tokens. */
+async function serve(
+  modelName: string,
+  executor: { name: string; options?: Record<string, unknown> },
+  work: Job[],
+): Promise<{ outputs: string[]; preemptions: number; steps: number }> {
+  const engine = await Engine.create({
+    model: presetModel(modelName, 5),
+    blockSize: 4,
+    numBlocks: 14, // few blocks: requests get preempted and recomputed
+    plugins: {
+      executor,
+      batcher: { name: "vllm", options: { maxNumBatchedTokens: 9 } }, // prompts run in chunks
+    },
+    log: () => {},
+  });
+  try {
+    const outputs: string[] = work.map(() => "");
+    const maxStep = Math.max(...work.map((j) => j.arriveAtStep));
+    let steps = 0;
+    for (let step = 0; step <= maxStep || engine.hasWork; step++) {
+      work.forEach((j, k) => {
+        if (j.arriveAtStep !== step) return;
+        engine.add({
+          id: `r${k}`,
+          promptTokens: j.prompt,
+          sampling: { temperature: 0, maxTokens: j.maxTokens, ignoreEos: true },
+        }, (ev: RequestEvent) => {
+          if (ev.type === "token") outputs[k] += `${ev.token} `;
+          else outputs[k] += ev.reason;
+        });
+      });
+      await engine.step();
+      steps++;
+      assert.ok(step < 1000, "the engine made no progress");
+    }
+    return { outputs, preemptions: engine.stats.preemptions, steps };
+  } finally {
+    await engine.close();
+  }
+}
+
+for (const name of ["tiny", "tiny-gqa", "small"]) {
+  Deno.test({
+    name: `an engine with --executor wasm generates the reference's greedy tokens on ${name}`,
+    sanitizeOps: false,
+    fn: async () => {
+      const work = jobs(name === "small" ? 5 : 8, name.length);
+      const ref = await serve(name, { name: "reference" }, work);
+      const wasm = await serve(name, { name: "wasm", options: { threads: 2 } }, work);
+      assert.ok(ref.preemptions > 0, "the workload was meant to cause preemptions");
+      assert.deepEqual(wasm.outputs, ref.outputs);
+      assert.equal(wasm.preemptions, ref.preemptions);
+      for (const o of wasm.outputs) assert.match(o, /length$/);
+    },
+  });
+}
+
+Deno.test({
+  name: "an engine with --executor wasm and --kvcache relay generates plain attention's tokens",
+  sanitizeOps: false,
+  fn: async () => {
+    const model = presetModel("tiny", 5);
+    const system = "You are a terse assistant. Answer in one line. ".repeat(2);
+    const prompts = [...Array.from({ length: 4 }, (_, i) => `${system}question ${i}?`), "other"];
+    const run = async (executor: string, kvcache: Record<string, unknown>) => {
+      const engine = await Engine.create({
+        model,
+        blockSize: 4,
+        numBlocks: 200,
+        plugins: {
+          executor: { name: executor, options: executor === "wasm" ? { threads: 2 } : {} },
+          kvcache: kvcache as { name: string },
+          batcher: { name: "vllm", options: { maxNumBatchedTokens: 40 } },
+        },
+        log: () => {},
+      });
+      const out = prompts.map(() => [] as number[]);
+      prompts.forEach((prompt, i) =>
+        engine.add(
+          { prompt, sampling: { temperature: 0, maxTokens: 8, ignoreEos: true } },
+          (ev) => {
+            if (ev.type === "token") out[i].push(ev.token);
+          },
+        )
+      );
+      while (engine.hasWork) await engine.step();
+      await engine.close();
+      return out;
+    };
+    const relay = await run("wasm", { name: "relay", options: { systemPrompt: system } });
+    const plain = await run("reference", { name: "lru-prefix" });
+    assert.deepEqual(relay, plain);
+  },
+});
