@@ -169,13 +169,16 @@ function sampleStochastic(logits: Float32Array, params: SamplingParams, outputIn
 
   // 2. top-k: the kept set, most probable first. Ranks come from the logits themselves
   // (NaN last), so tokens whose probabilities round to the same value still rank by logit.
-  const rank = new Float64Array(n);
-  for (let i = 0; i < n; i++) rank[i] = logits[i] === logits[i] ? logits[i] : -Infinity;
   let ranked: number[] | undefined;
-  if (params.topK > 0 && params.topK < n) ranked = topIndices(rank, params.topK);
+  const useTopK = params.topK > 0 && params.topK < n;
+  if (useTopK || params.topP < 1) {
+    const rank = new Float64Array(n);
+    for (let i = 0; i < n; i++) rank[i] = logits[i] === logits[i] ? logits[i] : -Infinity;
+    if (useTopK) ranked = topIndices(rank, params.topK);
 
-  // 3. top-p over the (renormalised) kept set.
-  if (params.topP < 1) ranked = nucleus(probs, rank, ranked, params.topP);
+    // 3. top-p over the (renormalised) kept set.
+    if (params.topP < 1) ranked = nucleus(probs, rank, ranked, params.topP);
+  }
 
   // 4. inverse CDF in id order over the kept set.
   const u = uniform(params.seed, outputIndex);
