@@ -196,6 +196,9 @@ export class Engine {
   #now = 0;
   #counter = 0;
   #stepListeners: ((r: StepReport) => void)[] = [];
+  /** The queues as policies see them: copies, so a policy that sorts in place harms nothing. */
+  #viewQueues: [Request[], Request[]] = [[], []];
+  #queuesChanged = true;
   /** This step's shared prompt (RelayAttention) and the hash its requests' blocks chain on. */
   #relay: (SharedPrompt & { root: number }) | undefined;
   #stopping = false;
@@ -283,12 +286,12 @@ export class Engine {
 
   /** Requests waiting, in queue order. */
   get waiting(): readonly RequestView[] {
-    return this.#waiting;
+    return this.#view.waiting;
   }
 
   /** Requests running (holding KV). */
   get running(): readonly RequestView[] {
-    return this.#running;
+    return this.#view.running;
   }
 
   /** Whether any request is waiting or running. */
@@ -309,6 +312,7 @@ export class Engine {
     const req = this.#validate(input, listener);
     this.#byId.set(req.id, req);
     this.#waiting.push(req);
+    this.#queuesChanged = true;
     this.#hook("onArrival", (h) => h.onArrival?.(req, req.arrivalTime));
     this.#wake?.();
     return req.id;
@@ -857,6 +861,7 @@ export class Engine {
       if (n === 1 && start === r.numTokens - 1 && start >= r.promptTokens.length) numDecodes++;
     }
     if (admitted) this.#waiting = this.#waiting.filter((r) => r.status === "waiting");
+    this.#queuesChanged = true;
     const batch: Batch = { step: this.#step, sequences, numTokens, numDecodes };
     if (prefixed) batch.relay = { id: this.#relay!.id, tokens: this.#relay!.tokens };
     return [batch, reqs];
@@ -888,6 +893,7 @@ export class Engine {
     this.#stats.prefixHitTokens += hits * bs;
     r.status = "running";
     this.#running.push(r);
+    this.#queuesChanged = true;
   }
 
   #preempt(r: Request, now: number): void {
@@ -901,6 +907,7 @@ export class Engine {
     const i = this.#running.indexOf(r);
     if (i >= 0) this.#running.splice(i, 1);
     this.#waiting.unshift(r);
+    this.#queuesChanged = true;
   }
 
   #releaseBlocks(r: Request, now: number): void {
@@ -970,6 +977,7 @@ export class Engine {
       const i = this.#waiting.indexOf(r);
       if (i >= 0) this.#waiting.splice(i, 1);
     }
+    this.#queuesChanged = true;
     this.#releaseBlocks(r, now);
     this.#byId.delete(r.id);
     this.#stats.finished[reason]++;
@@ -1077,8 +1085,15 @@ export class Engine {
     const step = () => this.#step;
     const byId = this.#byId;
     const now = () => this.#now;
-    const waiting = () => this.#waiting;
-    const running = () => this.#running;
+    const queues = (): [Request[], Request[]] => {
+      if (this.#queuesChanged) {
+        this.#viewQueues = [this.#waiting.slice(), this.#running.slice()];
+        this.#queuesChanged = false;
+      }
+      return this.#viewQueues;
+    };
+    const waiting = () => queues()[0];
+    const running = () => queues()[1];
     const place = (r: Request) => this.#placeFor(r);
     const kv: KvView = {
       get blockSize() {

@@ -6,7 +6,7 @@ import { presetModel } from "../../core/model/load.ts";
 import { EOS_ID } from "../../core/model/byte_tokenizer.ts";
 import { z } from "zod";
 import { definePlugin } from "../../plugins/define.ts";
-import type { RequestEvent, RequestInput } from "../../core/types.ts";
+import type { RequestEvent, RequestInput, RequestView } from "../../core/types.ts";
 import { registryWith, scriptedExecutor } from "./_fakes.ts";
 
 const tiny = presetModel("tiny", 1);
@@ -324,4 +324,41 @@ Deno.test("oracle facts reach plugins only with a simulated executor", async () 
     plugins: { admission: { name: "probe" }, executor: { name: "scripted" } },
   });
   assert.equal(typeof (seen[1] as { outputLength?: unknown }).outputLength, "function");
+});
+
+Deno.test("a policy that mutates the queues it is shown cannot corrupt the engine", async () => {
+  const vandal = definePlugin({
+    name: "vandal",
+    slot: "scheduler",
+    create: () => ({
+      order(view) {
+        const running = [...view.running];
+        const waiting = view.waiting as RequestView[];
+        waiting.reverse(); // in place, against the read-only type
+        (view.running as RequestView[]).length = 0;
+        return { running, waiting: [...waiting].reverse() };
+      },
+    }),
+  });
+  const run = async (scheduler: string) => {
+    const engine = await Engine.create({
+      model: tiny,
+      registry: registryWith(vandal),
+      plugins: { scheduler: { name: scheduler } },
+      clock: new VirtualClock(),
+      log: () => {},
+    });
+    const rs = Array.from(
+      { length: 4 },
+      (_, i) =>
+        collect(engine, {
+          prompt: `vandal ${i}`,
+          sampling: { temperature: 0, maxTokens: 5, ignoreEos: true },
+        }),
+    );
+    await drain(engine);
+    assert.equal(engine.pool.usedBlocks, 0);
+    return rs.map((r) => [r.finish?.reason, ...r.tokens]);
+  };
+  assert.deepEqual(await run("vandal"), await run("fcfs"));
 });
