@@ -26,7 +26,6 @@ export type * from "./core/slots.ts";
 export type * from "./core/model/types.ts";
 export {
   type DecisionStats,
-  DEFAULT_SAMPLING,
   Engine,
   type EngineOptions,
   type EngineStats,
@@ -34,6 +33,7 @@ export {
   type StepReport,
 } from "./core/engine.ts";
 export { type AdmitFn, PlanBuilder } from "./core/plan_builder.ts";
+export { DEFAULT_SAMPLING } from "./core/request_input.ts";
 export { blockHash, BlockPool } from "./core/block_pool.ts";
 export { type Clock, VirtualClock, WallClock } from "./core/clock.ts";
 export { PluginError, UsageError } from "./core/errors.ts";
