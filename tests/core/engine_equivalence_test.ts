@@ -118,7 +118,8 @@ Deno.test({
           seen.chunked += results.size > 0 && budget < 8 ? 1 : 0;
         },
       ),
-      { numRuns: 40 },
+      // A fixed seed: the same 60 cases every run, so the coverage checks below are stable.
+      { numRuns: 60, seed: 20261126 },
     );
     // The runs must have exercised what the property is about.
     assert.ok(seen.preemptions > 0, "no run preempted");
