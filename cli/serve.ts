@@ -120,19 +120,18 @@ export async function main(args: string[]): Promise<number> {
     "SIGHUP",
     reload,
   ]];
-  const added: [Deno.Signal, () => void][] = [];
   for (const [sig, fn] of listeners) {
     try {
       Deno.addSignalListener(sig, fn);
-      added.push([sig, fn]);
     } catch {
       // Not every platform has every signal (SIGHUP on Windows).
     }
   }
   await server.finished;
   await server.shutdown();
-  for (const [sig, fn] of added) Deno.removeSignalListener(sig, fn);
   await engine.close();
+  // The signal listeners stay until the process exits: removing them here would let a signal
+  // still in flight take its default action (a late SIGHUP kills the process with code 129).
   log("stopped");
   return 0;
 }
