@@ -184,7 +184,11 @@ export class Engine {
   #now = 0;
   #counter = 0;
   #stepListeners: ((r: StepReport) => void)[] = [];
-  /** The queues as policies see them: copies, so a policy that sorts in place harms nothing. */
+  /**
+   * The queues as policies see them: frozen copies, renewed when a queue changes. A policy
+   * that sorts one in place fails (and the default decides that step) without touching the
+   * engine's own queues.
+   */
   #viewQueues: [Request[], Request[]] = [[], []];
   #queuesChanged = true;
   /** This step's shared prompt (RelayAttention) and the hash its requests' blocks chain on. */
@@ -856,8 +860,10 @@ export class Engine {
       numTokens += n;
       if (n === 1 && start === r.numTokens - 1 && start >= r.promptTokens.length) numDecodes++;
     }
-    if (admitted) this.#waiting = this.#waiting.filter((r) => r.status === "waiting");
-    this.#queuesChanged = true;
+    if (admitted) {
+      this.#waiting = this.#waiting.filter((r) => r.status === "waiting");
+      this.#queuesChanged = true;
+    }
     const batch: Batch = { step: this.#step, sequences, numTokens, numDecodes };
     if (prefixed) batch.relay = { id: this.#relay!.id, tokens: this.#relay!.tokens };
     return [batch, reqs];
@@ -1000,7 +1006,10 @@ export class Engine {
     const now = () => this.#now;
     const queues = (): [Request[], Request[]] => {
       if (this.#queuesChanged) {
-        this.#viewQueues = [this.#waiting.slice(), this.#running.slice()];
+        this.#viewQueues = [
+          Object.freeze(this.#waiting.slice()) as Request[],
+          Object.freeze(this.#running.slice()) as Request[],
+        ];
         this.#queuesChanged = false;
       }
       return this.#viewQueues;

@@ -18,11 +18,13 @@ export const priority: Plugin<"scheduler"> = definePlugin({
   slot: "scheduler",
   description: "serve by request priority (lower first), then arrival",
   create(): Scheduler {
-    return {
-      order: (view) => ({
-        running: [...view.running].sort(byPriority),
-        waiting: [...view.waiting].sort(byPriority),
-      }),
+    // The engine hands out the same queue arrays until a queue changes: sort only then.
+    const sorted = new WeakMap<readonly RequestView[], RequestView[]>();
+    const sort = (queue: readonly RequestView[]): RequestView[] => {
+      let out = sorted.get(queue);
+      if (!out) sorted.set(queue, out = [...queue].sort(byPriority));
+      return out;
     };
+    return { order: (view) => ({ running: sort(view.running), waiting: sort(view.waiting) }) };
   },
 });

@@ -326,7 +326,7 @@ Deno.test("oracle facts reach plugins only with a simulated executor", async () 
   assert.equal(typeof (seen[1] as { outputLength?: unknown }).outputLength, "function");
 });
 
-Deno.test("a policy that mutates the queues it is shown cannot corrupt the engine", async () => {
+Deno.test("a policy that mutates the queues it is shown fails that step and cannot corrupt the engine", async () => {
   const vandal = definePlugin({
     name: "vandal",
     slot: "scheduler",
