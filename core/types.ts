@@ -118,7 +118,11 @@ export interface EngineView {
   readonly now: number;
   /** Iteration number. */
   readonly step: number;
-  /** Waiting requests in arrival order (preempted ones are put back at the head). */
+  /**
+   * Waiting requests in arrival order (preempted ones are put back at the head). This and
+   * `running` are frozen arrays, the same object from step to step until the queue changes
+   * (so a policy may cache work keyed on them).
+   */
   readonly waiting: readonly RequestView[];
   /** Running requests (they hold KV), in the order they started. */
   readonly running: readonly RequestView[];
