@@ -4,7 +4,9 @@
  *
  * @example
  * ```ts
- * import { definePlugin, z } from "@baton/baton";
+ * import { z } from "npm:zod@4.6.7";
+ * import { definePlugin } from "@baton/baton";
+ *
  * export default definePlugin({
  *   name: "newest-first",
  *   slot: "scheduler",
