@@ -16,6 +16,7 @@
  * @module
  */
 
+import { GREEDY as GREEDY_ONCE } from "../core/sampling.ts";
 import { parseArgs } from "node:util";
 import {
   attendKeys,
@@ -229,17 +230,8 @@ export async function main(args: string[]): Promise<void> {
   } else if (gpu) gpu.device.destroy();
 }
 
-const GREEDY: SamplingParams = {
-  temperature: 0,
-  topK: 0,
-  topP: 1,
-  seed: 0,
-  maxTokens: 1 << 20,
-  stopTokenIds: [],
-  stop: [],
-  ignoreEos: true,
-  logprobs: -1,
-};
+/** Greedy decoding that never stops by itself. */
+const GREEDY: SamplingParams = { ...GREEDY_ONCE, maxTokens: 1 << 20 };
 
 /** Decode tokens per second of the webgpu executor, relay against inline attention. */
 async function endToEnd(

@@ -17,6 +17,7 @@
  * @module
  */
 
+import { GREEDY as GREEDY_ONCE } from "../core/sampling.ts";
 import { parseArgs } from "node:util";
 import { presetConfig } from "../core/model/presets.ts";
 import { dummyWeights } from "../core/model/dummy.ts";
@@ -27,17 +28,8 @@ import { WasmExecutor } from "../kernels/wasm/executor.ts";
 /** Native llama2.c single-stream decode tok/s on this machine (2 threads). */
 const NATIVE: Record<string, number> = { "llama2c-15m": 346, "llama2c-110m": 38 };
 
-const GREEDY: SamplingParams = {
-  temperature: 0,
-  topK: 0,
-  topP: 1,
-  seed: 0,
-  maxTokens: 1 << 20,
-  stopTokenIds: [],
-  stop: [],
-  ignoreEos: true,
-  logprobs: -1,
-};
+/** Greedy decoding that never stops by itself. */
+const GREEDY: SamplingParams = { ...GREEDY_ONCE, maxTokens: 1 << 20 };
 
 const BLOCK = 16;
 const PROBE_BYTES = 256 * 2 ** 20;
