@@ -137,6 +137,19 @@ export class PlanBuilder {
     }
   }
 
+  /**
+   * Schedule the running requests in the scheduler's order, each the tokens it has left
+   * (at most `maxChunk`), preempting from the tail of `running` while memory is short. Stops
+   * at the first request the token or sequence budget cannot take.
+   */
+  addRunning(running: readonly RequestView[], maxChunk = Infinity): void {
+    for (const req of running) {
+      if (this.has(req)) continue;
+      const n = Math.min(this.remaining(req), this.tokensLeft, maxChunk);
+      if (this.addOrPreempt(req, n, running) === "no-budget") break;
+    }
+  }
+
   /** Preempt a running request (recompute): its blocks return to the pool. */
   preempt(req: RequestView): void {
     if (this.has(req)) {

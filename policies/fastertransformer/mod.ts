@@ -26,11 +26,7 @@ export const fasterTransformer: Plugin<"batcher", typeof options> = definePlugin
         const b = tools.builder({ tokens, seqs: opts.maxNumSeqs });
         for (const r of order.preempt ?? []) b.preempt(r);
         if (view.running.length > b.numPreempted) {
-          for (const req of order.running) {
-            if (b.has(req)) continue;
-            const n = Math.min(b.remaining(req), b.tokensLeft);
-            if (b.addOrPreempt(req, n, order.running) === "no-budget") break;
-          }
+          b.addRunning(order.running);
           return b.build();
         }
         let headroom = b.freeBlocks;

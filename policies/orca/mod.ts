@@ -37,11 +37,7 @@ export const orca: Plugin<"batcher", typeof options> = definePlugin({
         // What the running requests may still grow into is spoken for.
         let headroom = b.freeBlocks -
           outstandingBlocks(view, opts.reserve, (r) => b.isPreempted(r));
-        for (const req of order.running) {
-          if (b.has(req)) continue;
-          const n = Math.min(b.remaining(req), b.tokensLeft);
-          if (b.addOrPreempt(req, n, order.running) === "no-budget") break;
-        }
+        b.addRunning(order.running);
         if (b.numPreempted > asked) return b.build();
         let slots = opts.maxNumSeqs - (view.running.length - b.numPreempted);
         for (const req of order.waiting) {

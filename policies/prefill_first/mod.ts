@@ -42,11 +42,7 @@ export const prefillFirst: Plugin<"batcher", typeof options> = definePlugin({
         const refused = b.build().refused;
         const d = tools.builder({ tokens, seqs: opts.maxNumSeqs });
         for (const r of order.preempt ?? []) d.preempt(r);
-        for (const req of order.running) {
-          if (d.has(req)) continue;
-          const n = Math.min(d.remaining(req), d.tokensLeft);
-          if (d.addOrPreempt(req, n, order.running) === "no-budget") break;
-        }
+        d.addRunning(order.running);
         return { ...d.build(), ...(refused ? { refused } : {}) };
       },
     };

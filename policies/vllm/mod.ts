@@ -31,11 +31,7 @@ export const vllmBatcher: Plugin<"batcher", typeof options> = definePlugin({
       plan(_view, order, tools) {
         const b = tools.builder({ tokens: opts.maxNumBatchedTokens, seqs: opts.maxNumSeqs });
         for (const r of order.preempt ?? []) b.preempt(r);
-        for (const req of order.running) {
-          if (b.has(req)) continue;
-          const n = Math.min(b.remaining(req), b.tokensLeft, cap);
-          if (b.addOrPreempt(req, n, order.running) === "no-budget") break;
-        }
+        b.addRunning(order.running, cap);
         // Like vLLM, admit nothing in a step that had to preempt.
         if (b.numPreempted > 0) return b.build();
         for (const req of order.waiting) {
