@@ -4,7 +4,7 @@
  * default) against step-by-step in the same run. Target: 10,000 simulated requests per
  * second (Vidur, the reference simulator, manages about 100 on a 2-core machine).
  *
- * Args: [requests=4096] [rate=4]
+ * Args: [requests=4096] [rate=4] [repeats=3]
  *
  * @module
  */
@@ -49,14 +49,30 @@ async function once(
   return { wall: (performance.now() - t0) / 1000, r };
 }
 
+/** Best (shortest) of `n` runs. */
+async function best(
+  n: number,
+  run: () => Promise<{ wall: number; r: SimulationResult }>,
+): Promise<{ wall: number; r: SimulationResult }> {
+  let b = await run();
+  for (let i = 1; i < n; i++) {
+    const x = await run();
+    if (x.wall < b.wall) b = x;
+  }
+  return b;
+}
+
 /** Run the benchmark. */
 export async function main(args: string[]): Promise<void> {
   const n = Number(args[0] ?? 4096);
   const rate = Number(args[1] ?? 4);
-  await once(256, rate, true); // warm-up (JIT)
-  const base = await once(n, rate, false);
-  const ff = await once(n, rate, true);
-  const ffNoPrefix = await once(n, rate, true, false);
+  const repeats = Number(args[2] ?? 3);
+  // The first full-size run pays for compilation and for growing the heap; it is reported
+  // apart, and the modes are then compared on their best of `repeats` runs.
+  const cold = await once(n, rate, true);
+  const base = await best(repeats, () => once(n, rate, false));
+  const ff = await best(repeats, () => once(n, rate, true));
+  const ffNoPrefix = await best(repeats, () => once(n, rate, true, false));
   const row = (label: string, x: { wall: number; r: SimulationResult }) =>
     `${label.padEnd(16)} ${x.wall.toFixed(2).padStart(7)} s  ${
       (n / x.wall).toFixed(0).padStart(7)
@@ -66,8 +82,10 @@ export async function main(args: string[]): Promise<void> {
       x.r.summary.duration_s.toFixed(0)
     } s simulated)`;
   console.log(
-    `sim: ${n} sharegpt requests, Poisson ${rate}/s, vllm batcher, llama-3-8b on a100-80g`,
+    `sim: ${n} sharegpt requests, Poisson ${rate}/s, vllm batcher, llama-3-8b on a100-80g ` +
+      `(best of ${repeats} after a first run)`,
   );
+  console.log(row("first run (cold)", cold));
   console.log(row("step-by-step", base));
   console.log(row("fast-forward", ff));
   console.log(row("ff, no prefix$", ffNoPrefix));
@@ -75,14 +93,13 @@ export async function main(args: string[]): Promise<void> {
   console.log(
     `fast-forward speed-up ${(base.wall / ff.wall).toFixed(2)}x; identical summaries: ${same}`,
   );
-  const best = Math.min(ff.wall, ffNoPrefix.wall);
   console.log(
     "(prefix$: prefix caching of the lru-prefix kvcache; synthetic prompts share no prefix, " +
       "but recomputed requests hit their own cached blocks, so results differ slightly)",
   );
   console.log(
-    `against the 10,000 req/s target: ${
-      (n / best / 10000).toFixed(2)
-    }x; against Vidur's ~100 req/s: ${(n / best / 100).toFixed(0)}x`,
+    `against the 10,000 req/s target: ${(n / ff.wall / 10000).toFixed(2)}x with prefix caching, ${
+      (n / ffNoPrefix.wall / 10000).toFixed(2)
+    }x without; against Vidur's ~100 req/s: ${(n / ff.wall / 100).toFixed(0)}x`,
   );
 }

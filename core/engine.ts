@@ -83,6 +83,12 @@ export interface EngineOptions {
   decisionBudgetMs?: number;
   /** Log sink (default: stderr). */
   log?: (line: string) => void;
+  /**
+   * Called with the seconds since the same request's previous token, for every output
+   * token after a request's first (the inter-token latency of `vllm bench serve`), whether
+   * or not the request streams. Simulations collect the ITL distribution here.
+   */
+  onTokenGap?: (seconds: number) => void;
 }
 
 /** What happened in one iteration. */
@@ -172,6 +178,7 @@ export class Engine {
 
   readonly #log: (line: string) => void;
   readonly #detokenize: boolean;
+  readonly #onTokenGap: ((seconds: number) => void) | undefined;
   readonly #budgetMs: number;
   readonly #slots = new Map<string, ActiveSlot>();
   readonly #pending = new Map<string, ActiveSlot>();
@@ -183,6 +190,9 @@ export class Engine {
   #step = 0;
   #now = 0;
   #counter = 0;
+  #planChecks = 0;
+  /** The plan last checked and its scheduled requests, so applying it looks none up again. */
+  #checked: { plan: Plan | undefined; reqs: Request[] } = { plan: undefined, reqs: [] };
   #stepListeners: ((r: StepReport) => void)[] = [];
   /**
    * The queues as policies see them: frozen copies, renewed when a queue changes. A policy
@@ -215,6 +225,7 @@ export class Engine {
     this.seed = options.seed ?? 0;
     this.#log = options.log ?? ((line) => console.error(line));
     this.#detokenize = options.detokenize ?? true;
+    this.#onTokenGap = options.onTokenGap;
     this.#budgetMs = options.decisionBudgetMs ?? 50;
     this.pool = pool;
     this.limits = {
@@ -737,42 +748,46 @@ export class Engine {
     if (!plan || !Array.isArray(plan.scheduled) || !Array.isArray(plan.preempted)) {
       fail("plan() must return { scheduled: [], preempted: [] }");
     }
+    // Each request carries the number of the check that last saw it: 2m when this check saw
+    // it preempted, 2m + 1 when scheduled or refused (no sets to allocate per step).
+    const m = 2 * ++this.#planChecks;
     let free = this.pool.freeBlocks;
-    const preempted = new Set<string>();
     for (const id of plan.preempted) {
       const r = this.#byId.get(id);
       if (!r || r.status !== "running") fail(`preempts ${id}, which is not running`);
-      if (preempted.has(id)) fail(`preempts ${id} twice`);
-      preempted.add(id);
+      if (r!.planMark === m) fail(`preempts ${id} twice`);
+      r!.planMark = m;
       free += this.#view.blocksFreedBy(r!);
     }
-    const seen = new Set<string>();
     for (const { id, reason } of plan.refused ?? []) {
-      if (this.#byId.get(id)?.status !== "waiting") fail(`refuses ${id}, which is not waiting`);
-      if (typeof reason !== "string" || seen.has(id)) {
+      const r = this.#byId.get(id);
+      if (r?.status !== "waiting") fail(`refuses ${id}, which is not waiting`);
+      if (typeof reason !== "string" || r!.planMark === m + 1) {
         fail(`refuses ${id} twice or without a reason`);
       }
-      seen.add(id);
+      r!.planMark = m + 1;
     }
     let tokens = 0;
+    const view = this.#view;
+    const reqs = this.#checked.reqs;
+    reqs.length = 0;
+    this.#checked.plan = undefined;
     for (const c of plan.scheduled) {
       const r = this.#byId.get(c.id);
       if (!r || r.status === "finished") fail(`schedules unknown request ${c.id}`);
-      if (seen.has(c.id)) fail(`schedules request ${c.id} twice`);
-      if (preempted.has(c.id)) fail(`both schedules and preempts ${c.id}`);
-      seen.add(c.id);
-      if (!Number.isInteger(c.numTokens) || c.numTokens < 1) {
-        fail(`gives ${c.id} ${c.numTokens} tokens; a chunk is an integer of at least 1`);
+      if (r!.planMark === m + 1) fail(`schedules request ${c.id} twice`);
+      if (r!.planMark === m) fail(`both schedules and preempts ${c.id}`);
+      r!.planMark = m + 1;
+      const n = c.numTokens;
+      if (!Number.isInteger(n) || n < 1) {
+        fail(`gives ${c.id} ${n} tokens; a chunk is an integer of at least 1`);
       }
-      const computed = r!.status === "waiting"
-        ? this.#view.cachedPrefixTokens(r!)
-        : r!.numComputedTokens;
+      const computed = r!.status === "waiting" ? view.cachedPrefixTokens(r!) : r!.numComputedTokens;
       const remaining = r!.numTokens - computed;
-      if (c.numTokens > remaining) {
-        fail(`gives ${c.id} ${c.numTokens} tokens but it has ${remaining} to compute`);
-      }
-      tokens += c.numTokens;
-      free -= this.#view.blocksNeeded(r!, c.numTokens);
+      if (n > remaining) fail(`gives ${c.id} ${n} tokens but it has ${remaining} to compute`);
+      tokens += n;
+      reqs.push(r!);
+      free -= view.blocksNeeded(r!, n);
       if (free < 0) {
         fail(`needs more KV blocks than the pool has free (short by ${-free} at ${c.id})`);
       }
@@ -783,6 +798,7 @@ export class Engine {
     if (plan.scheduled.length > this.limits.maxBatchSeqs) {
       fail(`plans ${plan.scheduled.length} requests; the limit is ${this.limits.maxBatchSeqs}`);
     }
+    this.#checked.plan = plan;
   }
 
   /**
@@ -810,6 +826,9 @@ export class Engine {
         : undefined;
     }
     const root = this.#relay?.root;
+    let stale = false;
+    for (const r of this.#running) if (r.base > 0 && r.hashRoot !== root) stale = true;
+    if (!stale) return;
     for (const r of [...this.#running]) {
       if (r.base > 0 && r.hashRoot !== root) this.#preempt(r, now);
     }
@@ -838,8 +857,10 @@ export class Engine {
     let numTokens = 0, numDecodes = 0;
     let admitted = false, prefixed = false;
     const bs = this.pool.blockSize;
-    for (const c of plan.scheduled) {
-      const r = this.#byId.get(c.id)!;
+    const checked = this.#checked.plan === plan ? this.#checked.reqs : undefined;
+    for (let i = 0; i < plan.scheduled.length; i++) {
+      const c = plan.scheduled[i];
+      const r = checked ? checked[i] : this.#byId.get(c.id)!;
       if (r.status === "waiting") {
         this.#admit(r);
         admitted = true;
@@ -879,7 +900,8 @@ export class Engine {
         const b = this.pool.lookup(
           r.hashOfBlock(hits, bs),
           r.parentHashOfBlock(hits, bs),
-          ...r.blockTokens(hits, bs),
+          r.blockArray(hits, bs),
+          r.blockOffset(hits, bs),
         );
         if (b < 0) break;
         this.pool.acquire(b);
@@ -929,12 +951,13 @@ export class Engine {
       if (r.status !== "running") continue; // aborted while the step ran
       r.numComputedTokens += s.tokens.length;
       const full = Math.floor((r.numComputedTokens - r.base) / bs);
-      for (let k = r.registeredBlocks; k < full; k++) {
+      for (let k = r.registeredBlocks; k < full && this.pool.policy.prefixCaching; k++) {
         this.pool.register(
           r.blockTable[k],
           r.hashOfBlock(k, bs),
           r.parentHashOfBlock(k, bs),
-          ...r.blockTokens(k, bs),
+          r.blockArray(k, bs),
+          r.blockOffset(k, bs),
         );
       }
       r.registeredBlocks = Math.max(r.registeredBlocks, full);
@@ -946,6 +969,13 @@ export class Engine {
       }
       r.outputTokens.push(token);
       this.#stats.generationTokens++;
+      if (r.firstTokenTime < 0) r.firstTokenTime = now;
+      else {
+        const gap = now - r.lastTokenTime;
+        if (gap > r.maxTokenGap) r.maxTokenGap = gap;
+        this.#onTokenGap?.(gap);
+      }
+      r.lastTokenTime = now;
       const isEos = !r.sampling.ignoreEos && eos.includes(token);
       const isStopId = r.sampling.stopTokenIds.includes(token);
       let text = "";
@@ -953,7 +983,9 @@ export class Engine {
       if (this.#detokenize || r.sampling.stop.length > 0) {
         ({ text, stopped } = r.detokenize(tok, isEos || isStopId));
       }
-      r.listener({ type: "token", id: r.id, token, text, logprob: out.logprobs?.[i], time: now });
+      if (r.stream) {
+        r.listener({ type: "token", id: r.id, token, text, logprob: out.logprobs?.[i], time: now });
+      } else if (text) r.deferText(text);
       if (isEos || isStopId || stopped) this.#end(r, "stop", now);
       else if (r.outputTokens.length >= r.sampling.maxTokens || r.numTokens >= maxLen) {
         this.#end(r, "length", now);
@@ -1031,10 +1063,9 @@ export class Engine {
         return pool.usedBlocks / pool.numBlocks;
       },
     };
-    /** [hit blocks, hit blocks that are free now] for a waiting request, cached per step. */
-    const probe = (r: Request): [number, number] => {
-      const p = r.hitProbe;
-      if (p[0] === step()) return [p[1], p[2]];
+    /** Fill `r.probeHits` and `r.probeFreeHits` for a waiting request, once per step. */
+    const probe = (r: Request): void => {
+      if (r.probeStep === step()) return;
       let hits = 0, freeHits = 0;
       place(r);
       if (pool.policy.prefixCaching) {
@@ -1044,18 +1075,20 @@ export class Engine {
           const b = pool.lookup(
             r.hashOfBlock(hits, bs),
             r.parentHashOfBlock(hits, bs),
-            ...r.blockTokens(hits, bs),
+            r.blockArray(hits, bs),
+            r.blockOffset(hits, bs),
           );
           if (b < 0) break;
           if (pool.refCount(b) === 0) freeHits++;
         }
       }
-      r.hitProbe = [step(), hits, freeHits];
-      return [hits, freeHits];
+      r.probeStep = step();
+      r.probeHits = hits;
+      r.probeFreeHits = freeHits;
     };
     const asRequest = (v: RequestView): Request => {
       // Policies hand back the views they were given: those are the engine's requests.
-      if (v instanceof Request && byId.get(v.id) === v) return v;
+      if (v instanceof Request && v.status !== "finished") return v;
       const r = byId.get(v.id);
       if (!r) throw new Error(`unknown request ${v.id}`);
       return r;
@@ -1078,8 +1111,8 @@ export class Engine {
       cachedPrefixTokens(v) {
         const r = asRequest(v);
         if (r.status !== "waiting") return r.numComputedTokens;
-        const hits = probe(r)[0]; // places the request first
-        return r.base + hits * pool.blockSize;
+        probe(r); // places the request first
+        return r.base + r.probeHits * pool.blockSize;
       },
       blocksNeeded(v, n) {
         const r = asRequest(v);
@@ -1087,8 +1120,8 @@ export class Engine {
         if (r.status !== "waiting") {
           return Math.max(0, Math.ceil((r.numComputedTokens + n - r.base) / bs) - r.numBlocks);
         }
-        const [hits, freeHits] = probe(r);
-        return Math.ceil((hits * bs + n) / bs) - hits + freeHits;
+        probe(r);
+        return Math.ceil((r.probeHits * bs + n) / bs) - r.probeHits + r.probeFreeHits;
       },
       blocksFreedBy(v) {
         const r = asRequest(v);

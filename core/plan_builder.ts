@@ -24,8 +24,9 @@ export class PlanBuilder {
   freeBlocks: number;
   readonly #view: EngineView;
   readonly #admit: AdmitFn;
-  readonly #chosen = new Set<string>();
-  readonly #preempted = new Set<string>();
+  /** Requests in the plan: true when preempted, false when scheduled or refused. */
+  readonly #inPlan = new Map<string, boolean>();
+  #numPreempted = 0;
   readonly #scheduled: ScheduledChunk[] = [];
   readonly #admitted: RequestView[] = [];
   readonly #refused: { id: string; reason: string }[] = [];
@@ -49,17 +50,17 @@ export class PlanBuilder {
 
   /** Whether `req` is already in the plan (scheduled or preempted). */
   has(req: RequestView): boolean {
-    return this.#chosen.has(req.id) || this.#preempted.has(req.id);
+    return this.#inPlan.has(req.id);
   }
 
   /** Whether `req` was preempted in this plan. */
   isPreempted(req: RequestView): boolean {
-    return this.#preempted.has(req.id);
+    return this.#inPlan.get(req.id) === true;
   }
 
   /** Requests preempted so far. */
   get numPreempted(): number {
-    return this.#preempted.size;
+    return this.#numPreempted;
   }
 
   /** Requests scheduled so far. */
@@ -87,6 +88,10 @@ export class PlanBuilder {
     if (numTokens <= 0 || numTokens > this.tokensLeft || this.seqsLeft <= 0 || this.has(req)) {
       return false;
     }
+    return this.#addIfRoom(req, numTokens);
+  }
+
+  #addIfRoom(req: RequestView, numTokens: number): boolean {
     const need = this.#view.blocksNeeded(req, numTokens);
     if (need > this.freeBlocks) return false;
     this.#take(req, numTokens, need);
@@ -126,8 +131,9 @@ export class PlanBuilder {
     running: readonly RequestView[],
   ): "added" | "preempted-self" | "no-budget" {
     if (numTokens <= 0 || numTokens > this.tokensLeft || this.seqsLeft <= 0) return "no-budget";
+    if (this.has(req)) throw new Error(`request ${req.id} is already in the plan`);
     for (let tail = running.length - 1;;) {
-      if (this.tryAdd(req, numTokens)) return "added";
+      if (this.#addIfRoom(req, numTokens)) return "added";
       while (tail >= 0 && (running[tail] === req || this.has(running[tail]))) tail--;
       if (tail < 0) {
         this.preempt(req);
@@ -155,7 +161,8 @@ export class PlanBuilder {
     if (this.has(req)) {
       throw new Error(`request ${req.id} is already in the plan; it cannot also be preempted`);
     }
-    this.#preempted.add(req.id);
+    this.#inPlan.set(req.id, true);
+    this.#numPreempted++;
     this.freeBlocks += this.#view.blocksFreedBy(req);
   }
 
@@ -164,19 +171,23 @@ export class PlanBuilder {
     if (this.has(req)) {
       throw new Error(`request ${req.id} is already in the plan; it cannot also be refused`);
     }
-    this.#chosen.add(req.id);
+    this.#inPlan.set(req.id, false);
     this.#refused.push({ id: req.id, reason });
   }
 
   /** The plan built so far. */
   build(): Plan {
-    const plan: Plan = { scheduled: this.#scheduled.slice(), preempted: [...this.#preempted] };
+    const preempted: string[] = [];
+    if (this.#numPreempted > 0) {
+      for (const [id, p] of this.#inPlan) if (p) preempted.push(id);
+    }
+    const plan: Plan = { scheduled: this.#scheduled.slice(), preempted };
     if (this.#refused.length > 0) plan.refused = this.#refused.slice();
     return plan;
   }
 
   #take(req: RequestView, numTokens: number, blocks: number): void {
-    this.#chosen.add(req.id);
+    this.#inPlan.set(req.id, false);
     this.#scheduled.push({ id: req.id, numTokens });
     this.tokensLeft -= numTokens;
     this.seqsLeft -= 1;

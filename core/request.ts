@@ -52,6 +52,14 @@ export class Request implements RequestView {
   lastScheduledStep = -1;
   /** Clock when it first ran. */
   firstScheduledTime = -1;
+  /** Clock of the first output token, or -1. */
+  firstTokenTime = -1;
+  /** Clock of the latest output token, or -1. */
+  lastTokenTime = -1;
+  /** Longest gap between consecutive output tokens, seconds. */
+  maxTokenGap = 0;
+  /** Whether the listener gets token events. */
+  readonly stream: boolean;
   /** Prompt tokens served from the prefix cache at its first start. */
   cachedTokens = -1;
   /** Hashes of full blocks of all tokens, filled lazily. */
@@ -65,17 +73,27 @@ export class Request implements RequestView {
   base = 0;
   /** Hash the first block chains on (differs per shared prompt, so blocks never mix). */
   hashRoot = ROOT_HASH;
-  /** Prefix-hit probe cached for one step: [step, hit blocks, hit blocks that are free]. */
-  hitProbe: [number, number, number] = [-1, 0, 0];
+  /** Which plan check saw it last, and how (the engine's bookkeeping). */
+  planMark = 0;
+  /** Step of the cached prefix-hit probe (-1: none). */
+  probeStep = -1;
+  /** Prefix-cache hit blocks found by the probe. */
+  probeHits = 0;
+  /** Of those, blocks no request holds now. */
+  probeFreeHits = 0;
 
   /** This request's entry in the executor batch, reused step after step. */
   #seq: BatchSequence | undefined;
+  /** Tokens of a block that reaches past the prompt, copied here for hashing. */
+  #blockScratch: number[] = [];
 
   // Incremental detokenisation: text of tokens [prefixOffset, readOffset) was emitted.
   #prefixOffset = 0;
   #readOffset = 0;
   #held = "";
   #text = "";
+  /** Text of a request that does not stream, delivered with the finish event. */
+  #unsent = "";
 
   /** Build from validated fields. */
   constructor(fields: {
@@ -87,6 +105,7 @@ export class Request implements RequestView {
     sampling: SamplingParams;
     hidden?: { outputLength: number };
     listener: RequestListener;
+    stream?: boolean;
   }) {
     this.id = fields.id;
     this.arrivalTime = fields.arrivalTime;
@@ -96,6 +115,7 @@ export class Request implements RequestView {
     this.sampling = fields.sampling;
     this.hidden = fields.hidden;
     this.listener = fields.listener;
+    this.stream = fields.stream ?? true;
   }
 
   /** Prompt plus output length. */
@@ -156,13 +176,22 @@ export class Request implements RequestView {
   }
 
   /**
-   * Where the tokens of full block `i` can be read: the prompt array itself when the block
-   * lies inside the prompt (no copy), else a fresh array. Returns `[array, offset]`.
+   * The array holding full block `i`'s tokens from {@link blockOffset}: the prompt itself
+   * when the block lies inside it (no copy), else a scratch copy that the next call reuses.
    */
-  blockTokens(i: number, blockSize: number): [readonly number[], number] {
+  blockArray(i: number, blockSize: number): readonly number[] {
     const from = this.base + i * blockSize;
-    if (from + blockSize <= this.promptTokens.length) return [this.promptTokens, from];
-    return [this.tokens(from, from + blockSize), 0];
+    if (from + blockSize <= this.promptTokens.length) return this.promptTokens;
+    const out = this.#blockScratch;
+    out.length = blockSize;
+    for (let j = 0; j < blockSize; j++) out[j] = this.tokenAt(from + j);
+    return out;
+  }
+
+  /** Where full block `i` starts in {@link blockArray}'s array. */
+  blockOffset(i: number, blockSize: number): number {
+    const from = this.base + i * blockSize;
+    return from + blockSize <= this.promptTokens.length ? from : 0;
   }
 
   /**
@@ -184,7 +213,8 @@ export class Request implements RequestView {
     while (this.blockHashes.length <= i) {
       const k = this.blockHashes.length;
       const parent = k === 0 ? this.hashRoot : this.blockHashes[k - 1];
-      const [toks, from] = this.blockTokens(k, blockSize);
+      const toks = this.blockArray(k, blockSize);
+      const from = this.blockOffset(k, blockSize);
       this.blockHashes.push(blockHash(parent, toks, from, from + blockSize));
     }
     return this.blockHashes[i];
@@ -244,9 +274,16 @@ export class Request implements RequestView {
     return t;
   }
 
-  /** Emit the finish event. */
+  /** Keep a token's text for the finish event (a request that does not stream). */
+  deferText(text: string): void {
+    this.#unsent += text;
+  }
+
+  /** Emit the finish event; `text` follows any text deferred so far. */
   finish(reason: FinishReason, now: number, text: string, error?: string): void {
     this.status = "finished";
+    text = this.#unsent + text;
+    this.#unsent = "";
     this.listener({
       type: "finish",
       id: this.id,
@@ -261,6 +298,9 @@ export class Request implements RequestView {
       time: now,
       arrivalTime: this.arrivalTime,
       firstScheduledTime: this.firstScheduledTime,
+      firstTokenTime: this.firstTokenTime,
+      lastTokenTime: this.lastTokenTime,
+      maxTokenGap: this.maxTokenGap,
       numPreemptions: this.numPreemptions,
     });
   }

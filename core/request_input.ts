@@ -54,8 +54,11 @@ export function validateRequest(
     if (!Array.isArray(input.promptTokens)) {
       throw new UsageError("promptTokens must be an array of token ids", "prompt");
     }
-    for (const t of input.promptTokens) {
-      if (!Number.isInteger(t) || t < 0 || t >= cfg.vocabSize) {
+    const given = input.promptTokens, vocab = cfg.vocabSize;
+    for (let i = 0; i < given.length; i++) {
+      const t = given[i];
+      // (t | 0) === t: an integer in int32 range, and never a string or NaN.
+      if ((t | 0) !== t || t < 0 || t >= vocab) {
         throw new UsageError(
           `prompt token ${t} is not an integer from 0 to ${cfg.vocabSize - 1}`,
           "prompt",
@@ -115,6 +118,9 @@ export function validateRequest(
   ) {
     throw new UsageError("hidden.outputLength must be an integer of at least 1", "hidden");
   }
+  if (input.stream !== undefined && typeof input.stream !== "boolean") {
+    throw new UsageError(`stream must be true or false, got ${input.stream}`, "stream");
+  }
   const priority = input.priority ?? 0;
   checkNumber("priority", priority, -(2 ** 53), 2 ** 53);
   return new Request({
@@ -126,6 +132,7 @@ export function validateRequest(
     sampling: s,
     hidden: input.hidden,
     listener,
+    stream: input.stream,
   });
 }
 

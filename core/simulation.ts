@@ -172,13 +172,19 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
     throw new UsageError(`--clients must be an integer >= 1, got ${load.clients}`, "clients");
   }
   const clock = new VirtualClock();
-  const engine = await Engine.create({ ...o.engine, clock, detokenize: false });
+  const itl = new RunLengthList();
+  const engine = await Engine.create({
+    ...o.engine,
+    clock,
+    detokenize: false,
+    onTokenGap: (gap) => itl.push(gap),
+  });
   if (!engine.executor.simulated) {
     await engine.close();
     throw new UsageError("simulation needs a simulated executor (--executor sim)", "executor");
   }
   try {
-    return await drive(engine, clock, load, o);
+    return await drive(engine, clock, load, o, itl);
   } finally {
     await engine.close();
   }
@@ -189,13 +195,13 @@ async function drive(
   clock: VirtualClock,
   load: LoadSpec,
   o: SimulationOptions,
+  itl: RunLengthList,
 ): Promise<SimulationResult> {
   const seed = o.seed ?? engine.seed;
   const vocab = engine.model.config.vocabSize;
   const maxLen = engine.limits.maxModelLen;
   const poolTokens = engine.pool.numBlocks * engine.pool.blockSize;
   const records: RequestRecord[] = [];
-  const itl = new RunLengthList();
   const total = o.requests.length;
   let finished = 0;
   let gaveUp = 0;
@@ -253,6 +259,7 @@ async function drive(
         programId: req.programId,
         sampling: { maxTokens, temperature: 0 },
         hidden: { outputLength: d },
+        stream: false,
       },
       recordRequest(p, (rec) => {
         records.push(rec);
@@ -267,7 +274,7 @@ async function drive(
           ready.push(rec.finish + (closed.thinkTime ?? 0));
         }
         o.onProgress?.(finished, total);
-      }, itl),
+      }),
     );
   };
 

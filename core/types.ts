@@ -50,6 +50,12 @@ export interface RequestInput {
    * output length of a workload request). Never part of the policies' view.
    */
   hidden?: { outputLength: number };
+  /**
+   * Emit a token event per generated token (default true). With false the listener gets
+   * only the finish event, which carries the text and the token timing: for batch jobs
+   * and simulations that need only the result (vLLM's `FINAL_ONLY` output kind).
+   */
+  stream?: boolean;
 }
 
 /** Where a request is in its life. */
@@ -88,6 +94,10 @@ export interface RequestView {
   readonly lastScheduledStep: number;
   /** Engine clock when it first ran, or -1. */
   readonly firstScheduledTime: number;
+  /** Engine clock of its first output token, or -1. */
+  readonly firstTokenTime: number;
+  /** Engine clock of its latest output token, or -1. */
+  readonly lastTokenTime: number;
 }
 
 /** The KV cache as policies see it. */
@@ -254,7 +264,11 @@ export type RequestEvent =
     reason: FinishReason;
     /** Error message when `reason` is "error". */
     error?: string;
-    /** Text still held back for stop-string matching (the output is every token's text, then this). */
+    /**
+     * Text not delivered yet: what was held back for stop-string matching (the output is
+     * every token event's text, then this), or the whole output of a request that does not
+     * stream.
+     */
     text: string;
     /** Token counts. */
     usage: { promptTokens: number; completionTokens: number; cachedTokens: number };
@@ -264,6 +278,12 @@ export type RequestEvent =
     arrivalTime: number;
     /** Engine clock when first scheduled, or -1 if it never ran. */
     firstScheduledTime: number;
+    /** Engine clock of the first output token, or -1 if there was none. */
+    firstTokenTime: number;
+    /** Engine clock of the last output token, or -1 if there was none. */
+    lastTokenTime: number;
+    /** Longest time between two consecutive output tokens, seconds (0 with fewer than 2). */
+    maxTokenGap: number;
     /** Recompute preemptions it suffered. */
     numPreemptions: number;
   };

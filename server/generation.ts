@@ -244,6 +244,9 @@ export class Generation {
           time: 0,
           arrivalTime: 0,
           firstScheduledTime: -1,
+          firstTokenTime: -1,
+          lastTokenTime: -1,
+          maxTokenGap: 0,
           numPreemptions: 0,
         } as RequestEvent);
       }

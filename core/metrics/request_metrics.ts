@@ -61,38 +61,33 @@ export function succeeded(r: RequestRecord): boolean {
 }
 
 /**
- * Build a listener that records one request; `done` gets the record at its finish, and
- * every inter-token gap is appended to `itl` (when given).
+ * Build a listener that records one request; `done` gets the record at its finish. The
+ * timing comes from the finish event, so the request need not stream; when it does and
+ * `itl` is given, every inter-token gap is appended to `itl` as well.
  */
 export function recordRequest(
   promptTokens: number,
   done: (r: RequestRecord) => void,
   itl?: GapSink,
 ): (ev: RequestEvent) => void {
-  let first = -1, last = -1, n = 0, maxGap = 0;
+  let last = -1;
   return (ev) => {
     if (ev.type === "token") {
-      if (n === 0) first = ev.time;
-      else {
-        const gap = ev.time - last;
-        if (gap > maxGap) maxGap = gap;
-        itl?.push(gap);
-      }
+      if (last >= 0) itl?.push(ev.time - last);
       last = ev.time;
-      n++;
       return;
     }
     done({
       id: ev.id,
       arrival: ev.arrivalTime,
       firstScheduled: ev.firstScheduledTime,
-      firstToken: first,
-      lastToken: last,
+      firstToken: ev.firstTokenTime,
+      lastToken: ev.lastTokenTime,
       finish: ev.time,
       promptTokens,
-      outputTokens: n,
+      outputTokens: ev.usage.completionTokens,
       cachedTokens: ev.usage.cachedTokens,
-      maxGap,
+      maxGap: ev.maxTokenGap,
       preemptions: ev.numPreemptions,
       reason: ev.reason,
     });

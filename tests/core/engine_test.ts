@@ -362,3 +362,45 @@ Deno.test("a policy that mutates the queues it is shown fails that step and cann
   };
   assert.deepEqual(await run("vandal"), await run("fcfs"));
 });
+
+Deno.test("stream false: only the finish event, with the same text and token timing as streaming", async () => {
+  const script = [...byte("hello"), EOS_ID];
+  const gaps: number[] = [];
+  const clock = new VirtualClock();
+  const engine = await Engine.create({
+    model: tiny,
+    registry: registryWith(scriptedExecutor((s) => script[s.outputIndex % script.length])),
+    plugins: { executor: { name: "scripted" } },
+    clock,
+    onTokenGap: (g) => gaps.push(g),
+  });
+  const events: RequestEvent[][] = [[], []];
+  engine.add({ promptTokens: byte("a"), sampling: { maxTokens: 50 } }, (ev) => events[0].push(ev));
+  engine.add(
+    { promptTokens: byte("a"), sampling: { maxTokens: 50 }, stream: false },
+    (ev) => events[1].push(ev),
+  );
+  await drain(engine);
+  const [streamed, quiet] = events;
+  assert.equal(streamed.length, 7); // six tokens, then the finish
+  assert.equal(quiet.length, 1);
+  const a = streamed[6], b = quiet[0];
+  assert.ok(a.type === "finish" && b.type === "finish");
+  const streamedText = streamed.map((e) => e.text).join("");
+  assert.equal(streamedText, "hello");
+  assert.equal(b.text, "hello");
+  assert.equal(b.usage.completionTokens, 6);
+  const tokenTimes = streamed.flatMap((e) => e.type === "token" ? [e.time] : []);
+  for (const f of [a, b]) {
+    assert.equal(f.firstTokenTime, tokenTimes[0]);
+    assert.equal(f.lastTokenTime, tokenTimes[5]);
+    assert.ok(Math.abs(f.maxTokenGap - 0.01) < 1e-9); // the scripted step takes 10 ms
+  }
+  // Five gaps per request, streaming or not.
+  assert.equal(gaps.length, 10);
+  for (const g of gaps) assert.ok(Math.abs(g - 0.01) < 1e-9);
+  assert.throws(
+    () => engine.add({ promptTokens: [5], stream: "no" as unknown as boolean }, () => {}),
+    /stream must be true or false/,
+  );
+});

@@ -70,6 +70,9 @@ function feed(
     time: times[times.length - 1],
     arrivalTime: arrival,
     firstScheduledTime: firstScheduled,
+    firstTokenTime: times[0],
+    lastTokenTime: times[times.length - 1],
+    maxTokenGap: Math.max(0, ...times.slice(1).map((t, i) => t - times[i])),
     numPreemptions: 0,
   };
   listen(fin);
@@ -120,6 +123,9 @@ Deno.test("summary: aborted requests are failures, not completions", () => {
     time: 1,
     arrivalTime: 0,
     firstScheduledTime: -1,
+    firstTokenTime: -1,
+    lastTokenTime: -1,
+    maxTokenGap: 0,
     numPreemptions: 0,
   });
   const s = summarize(recs, [], { duration: 1 });
