@@ -58,6 +58,16 @@ export const ENGINE_FLAGS: FlagSpecs = {
   "max-model-len": { type: "int", description: "longest context (prompt + output)", min: 2 },
   "max-batch-tokens": { type: "int", description: "hard cap on tokens per step", min: 1 },
   "max-batch-seqs": { type: "int", description: "hard cap on requests per step", min: 1 },
+  preemption: {
+    type: "string",
+    description: "what preemption does with KV: recompute it later, or swap it to host memory",
+    choices: ["recompute", "swap"],
+  },
+  "swap-blocks": {
+    type: "int",
+    description: "host swap space in KV blocks (default: 4 GiB of f16 KV)",
+    min: 0,
+  },
 };
 
 const CONFIG_ENGINE_KEYS = [
@@ -68,6 +78,8 @@ const CONFIG_ENGINE_KEYS = [
   "maxModelLen",
   "maxBatchTokens",
   "maxBatchSeqs",
+  "preemption",
+  "swapBlocks",
   "plugins",
 ] as const;
 
@@ -133,6 +145,8 @@ export async function parseEngineCommand(
       maxModelLen: pick<number>("max-model-len", "maxModelLen"),
       maxBatchTokens: pick<number>("max-batch-tokens", "maxBatchTokens"),
       maxBatchSeqs: pick<number>("max-batch-seqs", "maxBatchSeqs"),
+      preemption: pick<"recompute" | "swap">("preemption", "preemption"),
+      swapBlocks: pick<number>("swap-blocks", "swapBlocks"),
     },
   };
   return { ...parsed, setup };

@@ -27,6 +27,7 @@ import type {
   SchedulerOrder,
   SharedPrompt,
   StepTools,
+  SwapCopy,
 } from "./slots.ts";
 import type {
   Batch,
@@ -89,6 +90,14 @@ export interface EngineOptions {
    * or not the request streams. Simulations collect the ITL distribution here.
    */
   onTokenGap?: (seconds: number) => void;
+  /**
+   * What preemption does with a request's KV: "recompute" (default) drops it and computes
+   * it again later; "swap" copies it to host memory and back (vLLM's swap space) when the
+   * executor can swap and the swap space has room, and recomputes otherwise.
+   */
+  preemption?: "recompute" | "swap";
+  /** Host swap space in KV blocks (default: what 4 GiB holds of f16 KV, vLLM's default). */
+  swapBlocks?: number;
 }
 
 /** What happened in one iteration. */
@@ -135,8 +144,12 @@ export interface EngineStats {
   kvUsage: number;
   /** Iterations run. */
   steps: number;
-  /** Recompute preemptions. */
+  /** Preemptions (recompute and swap). */
   preemptions: number;
+  /** Preemptions that swapped the KV out instead of dropping it. */
+  swapOuts: number;
+  /** Host swap slots in use. */
+  swapBlocksUsed: number;
   /** Prompt tokens of requests admitted (first admission only). */
   promptTokens: number;
   /** Tokens generated. */
@@ -191,6 +204,12 @@ export class Engine {
   #now = 0;
   #counter = 0;
   #planChecks = 0;
+  readonly #preemption: "recompute" | "swap";
+  readonly #swapBlocks: number;
+  /** Free host swap slots. */
+  readonly #swapFree: number[] = [];
+  /** This step's copies to and from host memory, and the requests swapped out by it. */
+  #swaps = { out: [] as SwapCopy[], into: [] as SwapCopy[], outReqs: [] as Request[] };
   /** The plan last checked and its scheduled requests, so applying it looks none up again. */
   #checked: { plan: Plan | undefined; reqs: Request[] } = { plan: undefined, reqs: [] };
   #stepListeners: ((r: StepReport) => void)[] = [];
@@ -209,6 +228,7 @@ export class Engine {
   #stats = {
     steps: 0,
     preemptions: 0,
+    swapOuts: 0,
     promptTokens: 0,
     generationTokens: 0,
     prefixHitTokens: 0,
@@ -226,6 +246,9 @@ export class Engine {
     this.#log = options.log ?? ((line) => console.error(line));
     this.#detokenize = options.detokenize ?? true;
     this.#onTokenGap = options.onTokenGap;
+    this.#preemption = options.preemption ?? "recompute";
+    this.#swapBlocks = options.swapBlocks ?? defaultSwapBlocks(options.model, pool.blockSize);
+    for (let s = this.#swapBlocks - 1; s >= 0; s--) this.#swapFree.push(s);
     this.#budgetMs = options.decisionBudgetMs ?? 50;
     this.pool = pool;
     this.limits = {
@@ -252,6 +275,21 @@ export class Engine {
       throw new UsageError(
         `the KV pool needs an integer of at least 2 blocks, got ${numBlocks}`,
         "--num-blocks",
+      );
+    }
+    if (options.preemption !== undefined && !["recompute", "swap"].includes(options.preemption)) {
+      throw new UsageError(
+        `preemption must be "recompute" or "swap", got ${options.preemption}`,
+        "--preemption",
+      );
+    }
+    if (
+      options.swapBlocks !== undefined &&
+      !(Number.isInteger(options.swapBlocks) && options.swapBlocks >= 0)
+    ) {
+      throw new UsageError(
+        `swap space must be a whole number of blocks (0 or more), got ${options.swapBlocks}`,
+        "--swap-blocks",
       );
     }
     const maxModelLen = options.maxModelLen ?? options.model.config.maxSeqLen;
@@ -416,6 +454,7 @@ export class Engine {
       numWaiting: this.#waiting.length,
       kvUsage: this.pool.usedBlocks / this.pool.numBlocks,
       evictions: this.pool.evictions,
+      swapBlocksUsed: this.#swapBlocks - this.#swapFree.length,
       ...structuredClone(this.#stats),
     };
   }
@@ -452,7 +491,8 @@ export class Engine {
   ): Promise<{ report: StepReport; ok: boolean }> {
     let out: StepOutput | undefined;
     let duration = 0;
-    if (batch.sequences.length > 0) {
+    const swapped = await this.#runSwaps(batch);
+    if (swapped.ok && batch.sequences.length > 0) {
       const t0 = performance.now();
       try {
         out = await this.executor.run(batch);
@@ -462,6 +502,7 @@ export class Engine {
       duration = out?.duration ?? (performance.now() - t0) / 1000;
       if (this.clock.virtual) this.clock.advance(duration);
     }
+    duration += swapped.seconds;
     if (out) this.#commit(batch, reqs, out, this.clock.now());
     this.#stats.steps++;
     const report: StepReport = {
@@ -575,6 +616,7 @@ export class Engine {
       if (slot === "executor") {
         // The KV contents live in the old executor: recompute everything on the new one.
         for (const r of [...this.#running].reverse()) this.#preempt(r, now);
+        for (const r of this.#waiting) this.#dropSwap(r); // host copies belong to the old one
         this.pool.dropCache(now);
         await (old?.impl as Executor | undefined)?.close?.();
       }
@@ -840,6 +882,7 @@ export class Engine {
     const p = r.promptTokens, t = relay?.tokens;
     let extends_ = !!t && p.length > t.length;
     for (let i = 0; extends_ && i < t!.length; i++) if (p[i] !== t![i]) extends_ = false;
+    if (extends_) this.#dropSwap(r); // its swapped KV starts at 0, not after the shared prompt
     if (extends_) r.setBase(t!.length, relay!.root);
     else r.setBase(0, ROOT_HASH);
   }
@@ -851,7 +894,7 @@ export class Engine {
     for (const { id, reason } of plan.refused ?? []) {
       this.#end(this.#byId.get(id)!, "error", now, `refused by the ${name} batcher: ${reason}`);
     }
-    for (const id of plan.preempted) this.#preempt(this.#byId.get(id)!, now);
+    for (const id of plan.preempted) this.#preempt(this.#byId.get(id)!, now, true);
     const sequences: BatchSequence[] = [];
     const reqs: Request[] = [];
     let numTokens = 0, numDecodes = 0;
@@ -862,7 +905,7 @@ export class Engine {
       const c = plan.scheduled[i];
       const r = checked ? checked[i] : this.#byId.get(c.id)!;
       if (r.status === "waiting") {
-        this.#admit(r);
+        this.#admit(r, now);
         admitted = true;
       }
       const n = Math.min(c.numTokens, r.numTokens - r.numComputedTokens);
@@ -890,9 +933,26 @@ export class Engine {
     return [batch, reqs];
   }
 
-  #admit(r: Request): void {
+  #admit(r: Request, now: number): void {
     const bs = this.pool.blockSize;
     this.#placeFor(r);
+    if (r.swapSlots.length > 0) {
+      // Swapped out earlier: fresh blocks, filled from host memory before the step runs.
+      for (const slot of r.swapSlots) {
+        const block = this.pool.allocate(now);
+        if (block < 0) throw new Error("KV pool exhausted after a checked plan: engine bug");
+        r.blockTable.push(block);
+        this.#swaps.into.push({ block, slot });
+      }
+      r.numComputedTokens = r.swappedTokens;
+      r.registeredBlocks = 0; // registered again as the commit sees them full
+      r.swapSlots = [];
+      r.swappedTokens = 0;
+      r.status = "running";
+      this.#running.push(r);
+      this.#queuesChanged = true;
+      return;
+    }
     const maxHit = Math.floor((r.numTokens - 1 - r.base) / bs);
     let hits = 0;
     if (this.pool.policy.prefixCaching) {
@@ -920,9 +980,29 @@ export class Engine {
     this.#queuesChanged = true;
   }
 
-  #preempt(r: Request, now: number): void {
+  /**
+   * Give back a running request's blocks and queue it again at the head. With `maySwap` (a
+   * plan's preemption) and swap preemption on, its KV goes to host memory when there is
+   * room; otherwise it will be recomputed.
+   */
+  #preempt(r: Request, now: number, maySwap = false): void {
     this.#stats.preemptions++;
-    this.#stats.recomputedTokens += r.numComputedTokens;
+    const n = r.blockTable.length;
+    if (
+      maySwap && this.#preemption === "swap" && this.executor.swap && r.base === 0 && n > 0 &&
+      n <= this.#swapFree.length
+    ) {
+      for (const block of r.blockTable) {
+        const slot = this.#swapFree.pop()!;
+        this.#swaps.out.push({ block, slot });
+        r.swapSlots.push(slot);
+      }
+      r.swappedTokens = r.numComputedTokens;
+      this.#swaps.outReqs.push(r);
+      this.#stats.swapOuts++;
+    } else {
+      this.#stats.recomputedTokens += r.numComputedTokens;
+    }
     this.#releaseBlocks(r, now);
     r.numComputedTokens = 0;
     r.registeredBlocks = 0;
@@ -993,6 +1073,38 @@ export class Engine {
     }
   }
 
+  /**
+   * Copy this step's swapped KV to and from host memory before the batch runs. If the
+   * executor fails, the requests swapped out are recomputed later and the batch fails.
+   */
+  async #runSwaps(batch: Batch): Promise<{ ok: boolean; seconds: number }> {
+    const { out, into, outReqs } = this.#swaps;
+    if (out.length === 0 && into.length === 0) return { ok: true, seconds: 0 };
+    this.#swaps = { out: [], into: [], outReqs: [] };
+    const t0 = performance.now();
+    let ok = true, seconds = 0;
+    try {
+      const t = await this.executor.swap!(out, into);
+      seconds = typeof t === "number" ? t : (performance.now() - t0) / 1000;
+    } catch (e) {
+      ok = false;
+      for (const r of outReqs) this.#dropSwap(r);
+      this.#failBatch(batch, new Error(`swap failed: ${(e as Error).message}`));
+    }
+    for (const c of into) this.#swapFree.push(c.slot);
+    if (this.clock.virtual) this.clock.advance(seconds);
+    return { ok, seconds };
+  }
+
+  /** Forget a request's swapped-out KV (recomputed if it runs again); frees its host slots. */
+  #dropSwap(r: Request, ending = false): void {
+    if (r.swapSlots.length === 0) return;
+    if (!ending) this.#stats.recomputedTokens += r.swappedTokens;
+    for (const slot of r.swapSlots) this.#swapFree.push(slot);
+    r.swapSlots = [];
+    r.swappedTokens = 0;
+  }
+
   #failBatch(batch: Batch, e: unknown): void {
     const msg = `executor failed: ${e instanceof Error ? e.message : String(e)}`;
     this.#log(msg);
@@ -1013,6 +1125,7 @@ export class Engine {
     }
     this.#queuesChanged = true;
     this.#releaseBlocks(r, now);
+    this.#dropSwap(r, true);
     this.#byId.delete(r.id);
     this.#stats.finished[reason]++;
     r.finish(reason, now, reason === "abort" || reason === "error" ? "" : r.flushHeld(), error);
@@ -1068,7 +1181,7 @@ export class Engine {
       if (r.probeStep === step()) return;
       let hits = 0, freeHits = 0;
       place(r);
-      if (pool.policy.prefixCaching) {
+      if (pool.policy.prefixCaching && r.swappedTokens === 0) {
         const bs = pool.blockSize;
         const maxHit = Math.floor((r.numTokens - 1 - r.base) / bs);
         for (; hits < maxHit; hits++) {
@@ -1112,6 +1225,7 @@ export class Engine {
         const r = asRequest(v);
         if (r.status !== "waiting") return r.numComputedTokens;
         probe(r); // places the request first
+        if (r.swappedTokens > 0) return r.swappedTokens;
         return r.base + r.probeHits * pool.blockSize;
       },
       blocksNeeded(v, n) {
@@ -1121,6 +1235,7 @@ export class Engine {
           return Math.max(0, Math.ceil((r.numComputedTokens + n - r.base) / bs) - r.numBlocks);
         }
         probe(r);
+        if (r.swappedTokens > 0) return Math.ceil((r.swappedTokens + n) / bs);
         return Math.ceil((r.probeHits * bs + n) / bs) - r.probeHits + r.probeFreeHits;
       },
       blocksFreedBy(v) {
@@ -1211,6 +1326,13 @@ export class Engine {
     }
     return done;
   }
+}
+
+/** Host swap space: what 4 GiB holds of f16 KV (vLLM's default `swap_space`). */
+function defaultSwapBlocks(model: Model, blockSize: number): number {
+  const c = model.config;
+  const bytesPerBlock = blockSize * 2 * c.nLayers * c.nKvHeads * c.headDim * 2;
+  return Math.floor(4 * 2 ** 30 / bytesPerBlock);
 }
 
 /** 16,384 tokens of KV, or what 512 MiB of f32 KV holds, but at least two full contexts. */

@@ -73,6 +73,10 @@ export class Request implements RequestView {
   base = 0;
   /** Hash the first block chains on (differs per shared prompt, so blocks never mix). */
   hashRoot = ROOT_HASH;
+  /** Host swap slots holding its KV while it is swapped out (empty otherwise). */
+  swapSlots: number[] = [];
+  /** Tokens whose KV waits in those slots. */
+  swappedTokens = 0;
   /** Which plan check saw it last, and how (the engine's bookkeeping). */
   planMark = 0;
   /** Step of the cached prefix-hit probe (-1: none). */

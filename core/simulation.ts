@@ -96,8 +96,10 @@ export interface SimEngineStats {
   steps: number;
   /** Iterations computed by fast-forward. */
   fastForwardedSteps: number;
-  /** Recompute preemptions. */
+  /** Preemptions (recompute and swap). */
   preemptions: number;
+  /** Preemptions that swapped the KV to host memory (`preemption: "swap"`). */
+  swapOuts: number;
   /** Cached KV blocks evicted. */
   evictions: number;
   /** Tokens computed again after preemption. */
@@ -368,6 +370,7 @@ async function drive(
       steps,
       fastForwardedSteps: ffSteps,
       preemptions: st.preemptions,
+      swapOuts: st.swapOuts,
       evictions: st.evictions,
       recomputedTokens: st.recomputedTokens,
       prefixHitTokens: st.prefixHitTokens,

@@ -113,8 +113,27 @@ export interface Executor extends PolicyHooks {
   readonly costModel?: CostModel;
   /** Run one iteration and return the sampled tokens. */
   run(batch: Batch): Promise<StepOutput> | StepOutput;
+  /**
+   * Preemption by swapping (optional; without it preempted requests are recomputed): copy
+   * the KV of each `out` block to its host slot, then of each `in` host slot to its block.
+   * The engine calls it before the step's `run`; a block given back by a swap-out may be
+   * written by a swap-in of the same call, so the copies out come first. A simulated
+   * executor returns the seconds the copies take.
+   */
+  swap?(
+    out: readonly SwapCopy[],
+    into: readonly SwapCopy[],
+  ): Promise<number | void> | number | void;
   /** Release resources (workers, GPU buffers). */
   close?(): Promise<void> | void;
+}
+
+/** One KV block copied between device memory and a host swap slot. */
+export interface SwapCopy {
+  /** Block id in the KV pool. */
+  readonly block: number;
+  /** Host swap slot, `0 .. swap space - 1`. */
+  readonly slot: number;
 }
 
 /** Maps a slot name to the implementation its plugins return. */

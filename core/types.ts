@@ -88,8 +88,10 @@ export interface RequestView {
   readonly maxTokens: number;
   /** Where it is. */
   readonly status: RequestStatus;
-  /** How often it was preempted (recompute). */
+  /** How often it was preempted (recompute or swap). */
   readonly numPreemptions: number;
+  /** Tokens of KV it has swapped out to host memory (0 unless it waits after a swap). */
+  readonly swappedTokens: number;
   /** Engine step at which it last ran, -1 before the first. */
   readonly lastScheduledStep: number;
   /** Engine clock when it first ran, or -1. */

@@ -71,6 +71,7 @@ export function summaryText(r: SimulationResult, title = "Simulation Result"): s
   out.push(line("Steps (fast-forwarded)", `${e.steps} (${e.fastForwardedSteps})`));
   out.push(line("Mean step time (ms)", e.meanStepTime * 1000));
   out.push(line("Preemptions", e.preemptions));
+  if (e.swapOuts > 0) out.push(line("Swapped out (of them)", e.swapOuts));
   out.push(line("Preempted requests", s.preempted_requests));
   out.push(line("Recomputed tokens", e.recomputedTokens));
   out.push(line("Evicted cached blocks", e.evictions));

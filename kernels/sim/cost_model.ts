@@ -101,6 +101,7 @@ export class GpuCostModel implements CostModel {
   readonly #kvTimePerTokenDecode: number;
   readonly #arFixed: number;
   readonly #arPerToken: number;
+  readonly #swapTimePerToken: number;
 
   /** Build from a hardware and a model profile. */
   constructor(options: GpuCostModelOptions) {
@@ -124,6 +125,8 @@ export class GpuCostModel implements CostModel {
     const kvTok = kvBytesPerToken(m) / tp;
     this.#kvTimePerTokenPrefill = kvTok / (hw.bandwidth * c.memEff);
     this.#kvTimePerTokenDecode = kvTok / (hw.bandwidth * c.kvEff);
+    // Each rank moves its shard of the KV over its own host link, in parallel.
+    this.#swapTimePerToken = kvTok / hw.hostBandwidth;
     if (tp > 1) {
       // Ring all-reduce, two per layer, of the activations (bf16).
       this.#arFixed = 2 * m.nLayers * hw.linkLatency;
@@ -132,6 +135,11 @@ export class GpuCostModel implements CostModel {
       this.#arFixed = 0;
       this.#arPerToken = 0;
     }
+  }
+
+  /** Seconds to copy the KV of `tokens` tokens between device and host memory (swapping). */
+  swapTime(tokens: number): number {
+    return tokens * this.#swapTimePerToken;
   }
 
   /** Seconds for one step of the given shape. */

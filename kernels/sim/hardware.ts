@@ -37,6 +37,11 @@ export interface HardwareProfile {
   readonly linkLatency: number;
   /** Bus bandwidth of the tensor-parallel interconnect, bytes/s. */
   readonly linkBandwidth: number;
+  /**
+   * Effective host-device bandwidth for swapping KV blocks, bytes/s: what block-sized
+   * copies reach over the PCIe link (about 80 % of its peak).
+   */
+  readonly hostBandwidth: number;
 }
 
 const GB = 1e9;
@@ -60,6 +65,7 @@ export const GPU_PROFILES: Readonly<Record<string, HardwareProfile>> = Object.fr
     decodeBatchOverhead: DECODE_BATCH_OVERHEAD,
     linkLatency: 25e-6, // NVLink 3
     linkBandwidth: 240 * GB,
+    hostBandwidth: 25 * GB, // PCIe 4.0 x16
   },
   "a100-pcie-80g": {
     name: "a100-pcie-80g",
@@ -71,6 +77,7 @@ export const GPU_PROFILES: Readonly<Record<string, HardwareProfile>> = Object.fr
     decodeBatchOverhead: DECODE_BATCH_OVERHEAD,
     linkLatency: 10e-6, // PCIe 4.0 x16 (fitted with the table)
     linkBandwidth: 50 * GB,
+    hostBandwidth: 25 * GB, // PCIe 4.0 x16
   },
   "h100": {
     name: "h100",
@@ -82,6 +89,7 @@ export const GPU_PROFILES: Readonly<Record<string, HardwareProfile>> = Object.fr
     decodeBatchOverhead: DECODE_BATCH_OVERHEAD,
     linkLatency: 20e-6, // NVLink 4
     linkBandwidth: 360 * GB,
+    hostBandwidth: 50 * GB, // PCIe 5.0 x16
   },
   "h200": {
     name: "h200",
@@ -93,6 +101,7 @@ export const GPU_PROFILES: Readonly<Record<string, HardwareProfile>> = Object.fr
     decodeBatchOverhead: DECODE_BATCH_OVERHEAD,
     linkLatency: 20e-6,
     linkBandwidth: 360 * GB,
+    hostBandwidth: 50 * GB, // PCIe 5.0 x16
   },
   "a40": {
     name: "a40",
@@ -104,6 +113,7 @@ export const GPU_PROFILES: Readonly<Record<string, HardwareProfile>> = Object.fr
     decodeBatchOverhead: DECODE_BATCH_OVERHEAD,
     linkLatency: 10e-6, // PCIe 4.0
     linkBandwidth: 50 * GB,
+    hostBandwidth: 25 * GB, // PCIe 4.0 x16
   },
 });
 

@@ -161,6 +161,11 @@ async function create(opts: SimOptions, ctx: PluginContext): Promise<Executor> {
       if (opts.realtime) await new Promise((r) => setTimeout(r, duration * 1000));
       return { tokens, duration };
     },
+    // Swapping: each block's KV crosses the host link (a fitted CPU profile has no link).
+    swap(out, into): number {
+      const tokens = (out.length + into.length) * ctx.kv.blockSize;
+      return cost instanceof GpuCostModel ? cost.swapTime(tokens) : 0;
+    },
     onFinish(req): void {
       drawn.delete(req.id);
     },

@@ -39,21 +39,25 @@ const PREFIXES = [
 
 Deno.test({
   name:
-    "continuous batching with chunks, prefix hits, preemption and aborts gives each request's solo greedy tokens",
+    "continuous batching with chunks, prefix hits, preemption (recompute or swap) and aborts gives each request's solo greedy tokens",
   sanitizeOps: false,
   fn: async () => {
-    const seen = { preemptions: 0, prefixHits: 0, chunked: 0 };
+    const seen = { preemptions: 0, prefixHits: 0, chunked: 0, swaps: 0, swapFallbacks: 0 };
     await fc.assert(
       fc.asyncProperty(
         fc.array(jobArb, { minLength: 1, maxLength: 7 }),
         fc.integer({ min: 1, max: 24 }), // token budget: small budgets force chunked prefill
         fc.integer({ min: 6, max: 16 }), // KV blocks of 4 tokens: few blocks force preemption
         fc.constantFrom("vllm", "prefill-first"),
-        async (jobs, budget, numBlocks, batcher) => {
+        fc.constantFrom("recompute" as const, "swap" as const),
+        fc.integer({ min: 0, max: 12 }), // host swap blocks: few force the recompute fallback
+        async (jobs, budget, numBlocks, batcher, preemption, swapBlocks) => {
           const engine = await Engine.create({
             model,
             blockSize: 4,
             numBlocks,
+            preemption,
+            swapBlocks,
             plugins: {
               // prefill-first refuses prompts over its budget (as vLLM v0): give it room.
               batcher: {
@@ -113,6 +117,11 @@ Deno.test({
             }
           }
           assert.equal(engine.pool.freeBlocks, numBlocks, "every block is free at the end");
+          assert.equal(engine.stats.swapBlocksUsed, 0, "every host swap slot is free at the end");
+          const st = engine.stats;
+          if (preemption === "recompute") assert.equal(st.swapOuts, 0);
+          seen.swaps += st.swapOuts;
+          if (preemption === "swap") seen.swapFallbacks += st.preemptions - st.swapOuts;
           seen.preemptions += engine.stats.preemptions;
           seen.prefixHits += engine.stats.prefixHitTokens;
           seen.chunked += results.size > 0 && budget < 8 ? 1 : 0;
@@ -125,5 +134,7 @@ Deno.test({
     assert.ok(seen.preemptions > 0, "no run preempted");
     assert.ok(seen.prefixHits > 0, "no run hit the prefix cache");
     assert.ok(seen.chunked > 0, "no run chunked a prefill");
+    assert.ok(seen.swaps > 0, "no run swapped");
+    assert.ok(seen.swapFallbacks > 0, "no swap run fell back to recompute");
   },
 });

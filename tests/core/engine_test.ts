@@ -404,3 +404,14 @@ Deno.test("stream false: only the finish event, with the same text and token tim
     /stream must be true or false/,
   );
 });
+
+Deno.test("preemption options: an unknown mode or a bad swap space is a usage error", async () => {
+  await assert.rejects(
+    () => Engine.create({ model: tiny, preemption: "spill" as "swap" }),
+    (e) => e instanceof UsageError && /"recompute" or "swap"/.test(e.message),
+  );
+  await assert.rejects(
+    () => Engine.create({ model: tiny, swapBlocks: -1 }),
+    (e) => e instanceof UsageError && /swap space/.test(e.message),
+  );
+});

@@ -103,3 +103,23 @@ Deno.test("simulation: a real executor is refused", async () => {
   o.engine.model = (await import("../../core/model/load.ts")).presetModel("tiny");
   await assert.rejects(() => simulate(o), UsageError);
 });
+
+Deno.test("simulation: swap preemption keeps the KV instead of recomputing it", async () => {
+  const reqs = work(80, 20);
+  const run = (preemption: "recompute" | "swap", swapBlocks?: number) =>
+    simulate({
+      ...options(reqs, {}, {}, 700),
+      engine: { ...options(reqs, {}, {}, 700).engine, preemption, swapBlocks },
+    });
+  const recompute = await run("recompute");
+  const swap = await run("swap");
+  const noRoom = await run("swap", 0);
+  assert.ok(recompute.engine.preemptions > 0, "the small pool must preempt");
+  assert.equal(recompute.engine.swapOuts, 0);
+  assert.ok(swap.engine.swapOuts > 0);
+  assert.ok(swap.engine.recomputedTokens < recompute.engine.recomputedTokens);
+  for (const r of [recompute, swap, noRoom]) assert.equal(r.summary.completed, 80);
+  // With no swap space every preemption recomputes, exactly as without swapping.
+  assert.equal(noRoom.engine.swapOuts, 0);
+  assert.deepEqual(noRoom.summary, recompute.summary);
+});

@@ -152,3 +152,17 @@ Deno.test("fit: recovers a linear profile from noiseless samples", () => {
   const fit = new LinearCostModel(fitLinearProfile(samples, "cpu", "m"));
   assert(meanAbsPctError(fit, samples) < 0.01);
 });
+
+Deno.test("sim executor: swapping a block moves its KV over the host link", async () => {
+  const ex = await make({ gpu: "a100-80g" });
+  const prof = modelProfile("mistral-7b");
+  // Mistral-7B: 32 layers x 8 KV heads x 128 x K and V x 2 bytes = 128 KiB per token.
+  const perBlock = 16 * 131072 / gpuProfile("a100-80g").hostBandwidth;
+  assert.equal(prof.nLayers * prof.nKvHeads * prof.headDim * 2 * 2, 131072);
+  const three = [{ block: 4, slot: 0 }, { block: 9, slot: 1 }, { block: 2, slot: 2 }];
+  const t = await ex.swap!(three, [{ block: 7, slot: 5 }]) as number;
+  assert.ok(Math.abs(t - 4 * perBlock) < 1e-12, `${t} s for 4 blocks`);
+  assert.equal(await ex.swap!([], []), 0);
+  // 2 MiB per block at 25 GB/s: about 84 us.
+  assert.ok(perBlock > 80e-6 && perBlock < 90e-6);
+});
