@@ -12,6 +12,7 @@ import type { Batch, StepOutput, TokenLogprob } from "../../core/types.ts";
 import { GREEDY, sampleToken } from "../../core/sampling.ts";
 import { PagedKvStore } from "./kv_store.ts";
 import { forward, type SharedKv } from "./forward.ts";
+import { HostSwapSpace } from "../host_swap.ts";
 
 /** Options of the reference executor. */
 const options = z.object({
@@ -49,36 +50,11 @@ async function create(
     });
     shared = { id, length: tokens.length, k: store.k, v: store.v };
   };
-  // Host swap space: one K and one V copy per layer for each slot in use.
-  const host = new Map<number, { k: Float32Array[]; v: Float32Array[] }>();
-  const blockFloats = ctx.kv.blockSize * kv.kvDim;
-  const blockCopy = (from: Float32Array, to: Float32Array, src: number, dst: number) =>
-    to.set(from.subarray(src * blockFloats, (src + 1) * blockFloats), dst * blockFloats);
+  const host = new HostSwapSpace([...kv.k, ...kv.v], ctx.kv.blockSize * kv.kvDim);
   return {
     simulated: false,
     relay: true,
-    swap(out, into): void {
-      for (const { block, slot } of out) {
-        const saved = {
-          k: kv.k.map(() => new Float32Array(blockFloats)),
-          v: kv.v.map(() => new Float32Array(blockFloats)),
-        };
-        for (let l = 0; l < kv.k.length; l++) {
-          blockCopy(kv.k[l], saved.k[l], block, 0);
-          blockCopy(kv.v[l], saved.v[l], block, 0);
-        }
-        host.set(slot, saved);
-      }
-      for (const { block, slot } of into) {
-        const saved = host.get(slot);
-        if (!saved) throw new Error(`host swap slot ${slot} holds nothing`);
-        for (let l = 0; l < kv.k.length; l++) {
-          blockCopy(saved.k[l], kv.k[l], 0, block);
-          blockCopy(saved.v[l], kv.v[l], 0, block);
-        }
-        host.delete(slot);
-      }
-    },
+    swap: (out, into) => host.swap(out, into),
     run(batch: Batch): StepOutput {
       if (batch.relay && shared?.id !== batch.relay.id) {
         fillShared(batch.relay.id, batch.relay.tokens);

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Executor } from "../../core/slots.ts";
+import type { Executor, SwapCopy } from "../../core/slots.ts";
 import type { Batch, StepOutput, TokenLogprob } from "../../core/types.ts";
 import type { ModelConfig, ModelWeights } from "../../core/model/types.ts";
 import { sampleToken } from "../../core/sampling.ts";
@@ -19,6 +19,7 @@ import { D, DESC_ADDR, type MemoryPlan, planMemory, writeDescriptor } from "./la
 import { packWeights, writeRope } from "./pack.ts";
 import { KernelRuntime } from "./runtime.ts";
 import type { KernelVariant } from "./module.ts";
+import { HostSwapSpace } from "../host_swap.ts";
 
 /** Settings of a {@link WasmExecutor}. */
 export interface WasmExecutorOptions {
@@ -76,6 +77,7 @@ export class WasmExecutor implements Executor {
   readonly #desc: Int32Array;
   #sharedId: string | undefined;
   #sharedLen = 0;
+  readonly #host: HostSwapSpace;
 
   private constructor(
     config: ModelConfig,
@@ -90,6 +92,19 @@ export class WasmExecutor implements Executor {
     this.#i32 = new Int32Array(runtime.buffer);
     this.#desc = new Int32Array(runtime.buffer, DESC_ADDR, 256);
     this.relay = plan.relayCapacity > 0;
+    // The KV pools live in the shared memory; the threads are idle between passes.
+    const kvDim = plan.dims.kvDim;
+    const floats = options.numBlocks * options.blockSize * kvDim;
+    const view = (addr: number) => new Float32Array(runtime.buffer, addr, floats);
+    this.#host = new HostSwapSpace(
+      [...plan.layers.map((l) => view(l.kCache)), ...plan.layers.map((l) => view(l.vCache))],
+      options.blockSize * kvDim,
+    );
+  }
+
+  /** Swap KV blocks to host memory and back (preemption by swapping). */
+  swap(out: readonly SwapCopy[], into: readonly SwapCopy[]): void {
+    this.#host.swap(out, into);
   }
 
   /** Lay out memory, start the threads and copy the weights in. */

@@ -28,11 +28,13 @@ async function serve(
   modelName: string,
   executor: { name: string; options?: Record<string, unknown> },
   work: Job[],
-): Promise<{ outputs: string[]; preemptions: number; steps: number }> {
+  preemption: "recompute" | "swap" = "recompute",
+): Promise<{ outputs: string[]; preemptions: number; swapOuts: number; steps: number }> {
   const engine = await Engine.create({
     model: presetModel(modelName, 5),
     blockSize: 4,
     numBlocks: 14, // few blocks: requests get preempted and recomputed
+    preemption,
     plugins: {
       executor,
       batcher: { name: "vllm", options: { maxNumBatchedTokens: 9 } }, // prompts run in chunks
@@ -59,7 +61,9 @@ async function serve(
       steps++;
       assert.ok(step < 1000, "the engine made no progress");
     }
-    return { outputs, preemptions: engine.stats.preemptions, steps };
+    const st = engine.stats;
+    assert.equal(st.swapBlocksUsed, 0);
+    return { outputs, preemptions: st.preemptions, swapOuts: st.swapOuts, steps };
   } finally {
     await engine.close();
   }
@@ -80,6 +84,23 @@ for (const name of ["tiny", "tiny-gqa", "small"]) {
     },
   });
 }
+
+Deno.test({
+  name: "swap preemption on wasm: the KV comes back from host memory and the tokens stay the same",
+  sanitizeOps: false,
+  fn: async () => {
+    const work = jobs(8, 7);
+    const ref = await serve("tiny-gqa", { name: "reference" }, work);
+    const swapped = await serve(
+      "tiny-gqa",
+      { name: "wasm", options: { threads: 2 } },
+      work,
+      "swap",
+    );
+    assert.ok(swapped.swapOuts > 0, "the workload was meant to swap");
+    assert.deepEqual(swapped.outputs, ref.outputs);
+  },
+});
 
 Deno.test({
   name: "an engine with --executor wasm and --kvcache relay generates plain attention's tokens",
