@@ -882,9 +882,10 @@ export class Engine {
     const p = r.promptTokens, t = relay?.tokens;
     let extends_ = !!t && p.length > t.length;
     for (let i = 0; extends_ && i < t!.length; i++) if (p[i] !== t![i]) extends_ = false;
-    if (extends_) this.#dropSwap(r); // its swapped KV starts at 0, not after the shared prompt
-    if (extends_) r.setBase(t!.length, relay!.root);
-    else r.setBase(0, ROOT_HASH);
+    if (extends_) {
+      this.#dropSwap(r); // its swapped KV starts at 0, not after the shared prompt
+      r.setBase(t!.length, relay!.root);
+    } else r.setBase(0, ROOT_HASH);
   }
 
   /** Preempt, admit, allocate; returns the executor batch. */
