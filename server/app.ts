@@ -319,6 +319,8 @@ export class App {
       generationTokens: s.generationTokens,
       evictions: s.evictions,
       recomputedTokens: s.recomputedTokens,
+      swapOuts: s.swapOuts,
+      swapBlocksUsed: s.swapBlocksUsed,
       decisionSeconds: Object.entries(s.decisionTime).map(([slot, d]) => ({
         slot,
         plugin: names.get(slot) ?? "unknown",

@@ -120,8 +120,12 @@ export interface EngineGauges {
   waiting?: number;
   /** Fraction of KV blocks in use, 0..1. */
   kvUsage?: number;
-  /** Recompute preemptions so far. */
+  /** Preemptions so far (recompute and swap). */
   preemptions?: number;
+  /** Preemptions that swapped KV to host memory so far. */
+  swapOuts?: number;
+  /** Host swap slots in use (KV blocks of swapped-out requests). */
+  swapBlocksUsed?: number;
   /** Prompt tokens processed so far. */
   promptTokens?: number;
   /** Tokens generated so far. */
@@ -181,7 +185,14 @@ export class ServerMetrics {
       "Fraction of KV blocks in use (1 = 100%).",
       g.kvUsage,
     );
-    scalar("vllm:num_preemptions_total", "counter", "Recompute preemptions.", g.preemptions);
+    scalar("vllm:num_preemptions_total", "counter", "Preemptions.", g.preemptions);
+    scalar("baton:swap_outs_total", "counter", "Preemptions that swapped KV out.", g.swapOuts);
+    scalar(
+      "baton:swap_blocks_used",
+      "gauge",
+      "Host swap slots holding swapped-out KV blocks.",
+      g.swapBlocksUsed,
+    );
     scalar("vllm:prompt_tokens_total", "counter", "Prompt tokens processed.", g.promptTokens);
     scalar("vllm:generation_tokens_total", "counter", "Tokens generated.", g.generationTokens);
     scalar("baton:kv_evictions_total", "counter", "Cached KV blocks evicted.", g.evictions);

@@ -43,6 +43,8 @@ Deno.test("metrics: vLLM names, counts that follow the traffic", async () => {
         "vllm:num_requests_waiting",
         "vllm:kv_cache_usage_perc",
         "vllm:num_preemptions_total",
+        "baton:swap_outs_total",
+        "baton:swap_blocks_used",
       ]
     ) assert.equal(sample(page, name), 0, name);
     assert.equal(sample(page, "vllm:generation_tokens_total"), 15);
