@@ -85,6 +85,19 @@ Deno.test("simulate: bad input is a UsageError", async () => {
   await assert.rejects(() => simulateMain(["--rate", "0"]), UsageError);
   await assert.rejects(() => simulateMain(["--requests", "-4"]), UsageError);
   await assert.rejects(() => simulateMain(["--executor", "reference"]), UsageError);
+  await assert.rejects(() => simulateMain([...BASE, "--preemption", "spill"]), UsageError);
+  await assert.rejects(() => simulateMain([...BASE, "--swap-blocks", "-1"]), UsageError);
+});
+
+Deno.test("simulate: --preemption swap swaps instead of recomputing under memory pressure", async () => {
+  const tight = [...BASE, "--rate", "40", "--num-blocks", "600"];
+  const recompute = await quiet(() => simulateMain(tight));
+  const swap = await quiet(() => simulateMain([...tight, "--preemption", "swap"]));
+  assert.equal(swap.code, 0);
+  assert.match(recompute.out, /Preemptions:\s+[1-9]/);
+  assert.doesNotMatch(recompute.out, /Swapped out/);
+  assert.match(swap.out, /Swapped out \(of them\):\s+[1-9]/);
+  assert.match(swap.out, /Recomputed tokens:\s+0\b/);
 });
 
 Deno.test("compare: policy sets side by side", async () => {
