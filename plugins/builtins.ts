@@ -22,6 +22,7 @@ import { orca } from "../policies/orca/mod.ts";
 import { fasterTransformer } from "../policies/fastertransformer/mod.ts";
 import { simpleChunking } from "../policies/simple_chunking/mod.ts";
 import { pastFuture } from "../policies/past_future/mod.ts";
+import { lightllmRouter } from "../policies/past_future/router.ts";
 import { reserveMax } from "../policies/reserve_max/mod.ts";
 import { oracleAdmission } from "../policies/oracle_admission/mod.ts";
 import { ltr } from "../policies/ltr/mod.ts";
@@ -80,6 +81,7 @@ export const BUILTIN_PLUGINS: readonly Plugin[] = [
   fasterTransformer,
   simpleChunking,
   pastFuture,
+  lightllmRouter,
   reserveMax,
   oracleAdmission,
   ltr,

@@ -24,7 +24,15 @@ export type Plugins = Record<string, { name: string; options?: Record<string, un
  */
 export const FAST_FORWARD_SAFE: Readonly<Record<string, readonly string[]>> = {
   scheduler: ["fcfs", "priority", "ltr", "mlfq", "oracle-sjf", "oracle-srtf"],
-  batcher: ["vllm", "prefill-first", "sarathi", "orca", "fastertransformer", "simple-chunking"],
+  batcher: [
+    "vllm",
+    "prefill-first",
+    "sarathi",
+    "orca",
+    "fastertransformer",
+    "simple-chunking",
+    "lightllm-router",
+  ],
 };
 
 /** Engine options of a simulated deployment. */

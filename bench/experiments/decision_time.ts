@@ -1,9 +1,11 @@
 /**
  * Decision time of this folder's policies at 256 running and 1,000 waiting requests:
- * an engine on a virtual clock with a stand-in executor is filled to that state, then
- * each plugin's time per step is averaged over 300 steps.
+ * an engine on a virtual clock with a stand-in executor is filled to that state, run
+ * for `warmup` more steps (the engine's first few hundred steps in a process are slower
+ * while the JIT settles, whatever the policy), then each plugin's time per step is
+ * measured over 300 steps.
  *
- * `deno task bench experiments/decision_time`
+ * `deno run -A bench/experiments/decision_time.ts [--warmup N]` (default 300)
  *
  * @module
  */
@@ -15,6 +17,7 @@ import { presetModel } from "../../core/model/load.ts";
 import { definePlugin } from "../../plugins/define.ts";
 import { builtinRegistry } from "../../plugins/builtins.ts";
 import { generateLearnable } from "../workloads/learnable.ts";
+import { UsageError } from "../../core/errors.ts";
 
 const standIn = definePlugin({
   name: "stand-in",
@@ -30,6 +33,7 @@ const standIn = definePlugin({
 export async function measure(
   plugins: Record<string, { name: string; options?: Record<string, unknown> }>,
   steps = 300,
+  warmup = 300,
 ): Promise<Record<string, { p50: number; p90: number; mean: number }>> {
   const registry = builtinRegistry();
   registry.register(standIn);
@@ -54,6 +58,7 @@ export async function measure(
   }
   // Fill to 256 running (prompts are about 150 tokens: a few dozen steps).
   for (let i = 0; i < 400 && engine.running.length < 256; i++) await engine.step();
+  for (let i = 0; i < warmup; i++) await engine.step();
   const times: Record<string, number[]> = {};
   for (let i = 0; i < steps; i++) {
     const r = await engine.step();
@@ -72,7 +77,12 @@ export async function measure(
 }
 
 /** Print decision times for the policy sets of this folder. */
-export async function main(_args: string[]): Promise<void> {
+export async function main(args: string[]): Promise<void> {
+  const i = args.indexOf("--warmup");
+  const warmup = i >= 0 ? Number(args[i + 1]) : 300;
+  if (!(Number.isInteger(warmup) && warmup >= 0)) {
+    throw new UsageError(`--warmup must be an integer >= 0, got ${args[i + 1]}`, "warmup");
+  }
   const dir = await Deno.makeTempDir();
   const ranker = `${dir}/ranker.json`;
   const { main: train } = await import("../../cli/train_ranker.ts");
@@ -111,11 +121,13 @@ export async function main(_args: string[]): Promise<void> {
     ["orca", { batcher: { name: "orca", options: { maxNumSeqs: 256, reserve: "max-tokens" } } }],
     ["simple-chunking", { batcher: { name: "simple-chunking", options: { maxNumSeqs: 256 } } }],
   ];
+  // One untimed run first: the process's first engine pays the JIT's warm-up.
+  await measure(sets[0][1], 10, warmup);
   console.log(
     "policy set | running | waiting | scheduler us | admission us | batcher us (each p50 / p90 / mean)",
   );
   for (const [label, plugins] of sets) {
-    const m = await measure(plugins);
+    const m = await measure(plugins, 300, warmup);
     const f = (s: string) =>
       m[s] ? `${m[s].p50.toFixed(0)} / ${m[s].p90.toFixed(0)} / ${m[s].mean.toFixed(0)}` : "-";
     console.log(

@@ -1,16 +1,16 @@
 /**
  * Past-Future goodput (ASPLOS'25, Llama-2-7B, 120,000 tokens of KV): closed-loop clients
  * (each sends a request, waits for the answer, sends the next; a request that misses
- * the SLA of TTFT <= 10 s and max-TPOT <= 1.5 s is retried) over ShareGPT-o1 and the
- * uniform Dist-1/2/3, for past-future, watermark ("aggressive"), reserve-max
- * ("conservative") and the oracle. Requests carry the workload's realistic max_tokens
- * cap, never their true length. Paper: 2-3x the goodput of aggressive and conservative
- * under heavy load, near the oracle.
+ * the SLA of TTFT <= 10 s and max-TPOT <= 1.5 s, or that the server sheds, goes back to
+ * the end of the shared queue, as the artifact's clients re-add failed requests) over
+ * ShareGPT-o1 and the uniform Dist-1/2/3, for past-future, watermark ("aggressive"),
+ * reserve-max ("conservative") and the oracle. Requests carry the workload's realistic
+ * max_tokens cap, never their true length. Batches are built as the artifact's LightLLM
+ * router builds them (`lightllm-router`: whole-prompt prefill rounds of at most 18,000
+ * tokens, two decode steps between rounds). Paper: 2-3x the goodput of aggressive and
+ * conservative under heavy load, near the oracle.
  *
- * Scaled and adapted (docs/RESULTS.md): the driver does not retry requests the shedding
- * drops, so each Dist-x run has 2,000 requests; prompt chunks of 2,048 tokens.
- *
- * `deno run -A bench/experiments/past_future.ts [--clients 10,40,100] [--workloads sharegpt-o1,dist-1] [--requests N] [--retries N]`
+ * `deno run -A bench/experiments/past_future.ts [--clients 10,40,100] [--workloads sharegpt-o1,dist-1] [--requests N] [--retries N|unlimited] [--batcher lightllm-router|sarathi|prefill-first]`
  *
  * @module
  */
@@ -19,9 +19,29 @@ import { simulate } from "../../core/simulation.ts";
 import type { Engine, StepReport } from "../../core/engine.ts";
 import { generateWorkload } from "../workloads/generate.ts";
 import { deployment, FAST_FORWARD_SAFE, fmt, markdownTable, type Plugins } from "./common.ts";
+import { builtinRegistry } from "../../plugins/builtins.ts";
+import { UsageError } from "../../core/errors.ts";
 
 const SLA = { ttft: 10_000, maxTpot: 1_500 };
 const MAX_LEN = 18_000;
+
+/**
+ * Batchers the driver can run. `lightllm-router` is the artifact server's (LightLLM,
+ * unchunked prefill rounds every 2 decode steps, `batch_max_tokens` 18,000, 1,000
+ * running); `sarathi` (2,048-token chunks, decodes never pause) and `prefill-first`
+ * (vLLM v0: back-to-back prefill steps whenever a prompt fits) for comparison.
+ */
+export const BATCHERS: Readonly<Record<string, Plugins["batcher"]>> = {
+  "lightllm-router": {
+    name: "lightllm-router",
+    options: { batchMaxTokens: MAX_LEN, maxWaitTokens: 2, maxNumSeqs: 1000 },
+  },
+  "sarathi": { name: "sarathi", options: { tokenBudget: 2048, maxNumSeqs: 1000 } },
+  "prefill-first": {
+    name: "prefill-first",
+    options: { maxNumBatchedTokens: MAX_LEN, maxNumSeqs: 1000 },
+  },
+};
 
 /** The admission policies compared; the aggressive server never drops stalled requests. */
 export const ADMISSIONS: [string, Plugins["admission"], boolean][] = [
@@ -78,20 +98,26 @@ export async function goodput(
   workload: string,
   clients: number,
   admission: Plugins["admission"],
-  o: { requests: number; retries: number; dropStalled: boolean },
+  o: { requests: number; retries: number; dropStalled: boolean; batcher?: string },
 ): Promise<{ goodput: number; attainment: number; preemptions: number; dropped: number }> {
-  const engine = deployment({
-    model: "llama-2-7b",
-    gpu: "a100-80g",
-    kvTokens: 120_000,
-    maxModelLen: MAX_LEN,
-    plugins: {
-      admission,
-      // Decodes are never paused for prompts (chunks of at most 2,048 tokens), so a stall
-      // longer than the SLA's 1.5 s comes from an eviction; fcfs evicts the newest first.
-      batcher: { name: "sarathi", options: { tokenBudget: 2048, maxNumSeqs: 1000 } },
-    },
-  });
+  const batcher = BATCHERS[o.batcher ?? "lightllm-router"];
+  if (!batcher) {
+    throw new UsageError(
+      `unknown --batcher ${o.batcher}; allowed: ${Object.keys(BATCHERS).join(", ")}`,
+      "batcher",
+    );
+  }
+  const engine = {
+    ...deployment({
+      model: "llama-2-7b",
+      gpu: "a100-80g",
+      kvTokens: 120_000,
+      maxModelLen: MAX_LEN,
+      // fcfs evicts the newest request first, as the router's pause does.
+      plugins: { admission, batcher },
+    }),
+    registry: builtinRegistry(),
+  };
   const requests = generateWorkload({
     workload,
     requests: o.requests,
@@ -122,12 +148,28 @@ function arg(args: string[], name: string, fallback: string): string {
 /** Run the sweep and print one table per workload. */
 export async function main(args: string[]): Promise<void> {
   const clientsList = arg(args, "clients", "10,20,40,60,80,100").split(",").map(Number);
+  if (!clientsList.every((c) => Number.isInteger(c) && c >= 1)) {
+    throw new UsageError(
+      `--clients must be integers >= 1, comma-separated; got ${arg(args, "clients", "")}`,
+      "clients",
+    );
+  }
   const workloads = arg(args, "workloads", "sharegpt-o1,dist-1,dist-2,dist-3").split(",");
-  const retries = Number(arg(args, "retries", "2"));
+  const retriesArg = arg(args, "retries", "unlimited");
+  const retries = retriesArg === "unlimited" ? Infinity : Number(retriesArg);
+  if (!(retries >= 0)) {
+    throw new UsageError(
+      `--retries must be a number >= 0 or unlimited, got ${retriesArg}`,
+      "retries",
+    );
+  }
+  const batcher = arg(args, "batcher", "lightllm-router");
   for (const workload of workloads) {
-    // Dropped requests are not retried by the driver: more requests than the paper's 500
-    // per Dist-x keep every client busy for longer.
-    const requests = Number(arg(args, "requests", workload === "sharegpt-o1" ? "1900" : "2000"));
+    // The artifact's prompt counts: 1,900 of ShareGPT-o1, 500 of each Dist-x.
+    const requests = Number(arg(args, "requests", workload === "sharegpt-o1" ? "1900" : "500"));
+    if (!(Number.isInteger(requests) && requests >= 1)) {
+      throw new UsageError(`--requests must be an integer >= 1, got ${arg(args, "requests", "")}`);
+    }
     const rows: (string | number)[][] = [];
     for (const clients of clientsList) {
       const res: Record<string, Awaited<ReturnType<typeof goodput>>> = {};
@@ -137,6 +179,7 @@ export async function main(args: string[]): Promise<void> {
           requests,
           retries,
           dropStalled,
+          batcher,
         });
         console.error(
           `${workload} ${clients} clients ${label}: goodput ${
@@ -164,7 +207,7 @@ export async function main(args: string[]): Promise<void> {
       ]);
     }
     console.log(
-      `\n${workload} (${requests} requests, ${retries} retries): token goodput, tok/s (SLA attainment, preemptions)\n`,
+      `\n${workload} (${requests} requests, ${retriesArg} retries, ${batcher}): token goodput, tok/s (SLA attainment, preemptions)\n`,
     );
     console.log(
       markdownTable([

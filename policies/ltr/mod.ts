@@ -24,7 +24,8 @@ import { UsageError } from "../../core/errors.ts";
 import { DEFAULT_FEATURES, type SparseVector } from "./features.ts";
 import { type Example, ListMleTrainer } from "./listmle.ts";
 import { LinearRanker, loadRanker } from "./ranker.ts";
-import { PreemptiveOrder } from "./preemptive_order.ts";
+import { type KeyFiller, PreemptiveOrder } from "./preemptive_order.ts";
+import { QueueStates } from "./queue_states.ts";
 
 const options = z.object({
   ranker: z.string().default("").describe("ranker file written by train-ranker (empty: none)"),
@@ -61,6 +62,8 @@ interface State {
   runs: number;
   lastCounted: number;
   seenStep: number;
+  /** Sitting in the waiting queue since its last full guard check (see the key filler). */
+  skipped: boolean;
   x?: SparseVector;
 }
 
@@ -135,52 +138,102 @@ async function create(opts: LtrOptions, ctx: PluginContext): Promise<LtrSchedule
     const rk = ranker;
     scoreFn = (r) => rk.score(r.promptTokens);
   }
-  const states = new Map<string, State>();
   const order = new PreemptiveOrder(opts);
   const pending: Example[] = [];
   const replay: Example[] = [];
   let finished = 0, replaySeed = ctx.seed >>> 0;
   let step = 0;
 
-  const stateOf = (r: RequestView): State => {
-    let st = states.get(r.id);
-    if (!st) {
-      st = {
-        score: scoreFn(r),
-        promoted: false,
-        runs: 0,
-        lastCounted: -1,
-        seenStep: step,
-        x: undefined,
-      };
-      if (trainer) st.x = ranker!.featurizer.vector(r.promptTokens);
-      states.set(r.id, st);
-    }
-    return st;
-  };
+  const states = new QueueStates<State>((r) => ({
+    score: scoreFn(r),
+    promoted: false,
+    runs: 0,
+    lastCounted: -1,
+    seenStep: step,
+    skipped: false,
+    x: trainer ? ranker!.featurizer.vector(r.promptTokens) : undefined,
+  }));
 
-  // Key of a request this step (lower first); also runs the starvation guard.
-  const keyOf = (r: RequestView): number => {
-    const st = stateOf(r);
+  // The starvation guard, per request and step: a request idle for `starveLimit`
+  // iterations is promoted for `quantum` iterations it runs (spec, section 3.2).
+  const guard = opts.starveLimit > 0;
+  let prevDone = -1; // `done` of the previous order() call
+  const check = (st: State, ran: number, done: number): void => {
+    if (st.skipped) {
+      // It sat in the waiting queue, where each call would only have set lastCounted.
+      st.skipped = false;
+      if (st.promoted) st.lastCounted = prevDone;
+    }
+    if (st.promoted) {
+      if (ran > st.lastCounted) st.runs -= ran - st.lastCounted;
+      st.lastCounted = done;
+      if (st.runs <= 0) {
+        st.promoted = false;
+        st.seenStep = done;
+      }
+    } else if (done - Math.max(ran, st.seenStep) >= opts.starveLimit) {
+      st.promoted = true;
+      st.runs = opts.quantum;
+      st.lastCounted = done;
+    }
+  };
+  const keyOf = (st: State): number => st.promoted ? -1e30 - st.score : -st.score;
+
+  // A waiting request is never scheduled while it stays waiting, so its guard state only
+  // changes when it starves: its key and that step are kept parallel to the waiting queue
+  // (this call's and the previous call's), and a request that stayed costs two array reads.
+  let wKey = new Float64Array(256), wStarve = new Float64Array(256);
+  let nextKey = new Float64Array(256), nextStarve = new Float64Array(256);
+
+  // Keys of a queue this step (lower first); also runs the starvation guard.
+  const fill: KeyFiller = (list, q, out, prev) => {
+    const sts = states.of(list, q, prev);
     const done = step - 1; // the last iteration that has run
-    if (opts.starveLimit > 0) {
-      if (st.promoted) {
-        if (r.lastScheduledStep > st.lastCounted) st.runs -= r.lastScheduledStep - st.lastCounted;
-        st.lastCounted = done;
-        if (st.runs <= 0) {
-          st.promoted = false;
-          st.seenStep = done;
-        }
-      } else {
-        const last = Math.max(r.lastScheduledStep, st.seenStep);
-        if (done - last >= opts.starveLimit) {
+    const n = sts.length;
+    if (q === 0) {
+      for (let i = 0; i < n; i++) {
+        const st = sts[i];
+        if (guard) check(st, list[i].lastScheduledStep, done);
+        out[i] = keyOf(st);
+      }
+      return true;
+    }
+    if (nextKey.length < n) {
+      const size = Math.max(n, nextKey.length * 2);
+      nextKey = new Float64Array(size);
+      nextStarve = new Float64Array(size);
+    }
+    for (let i = 0; i < n; i++) {
+      const p = prev[i];
+      let key: number, starve: number;
+      if (p >= 0) {
+        key = wKey[p];
+        starve = wStarve[p];
+        if (done >= starve) {
+          const st = sts[i];
           st.promoted = true;
           st.runs = opts.quantum;
           st.lastCounted = done;
+          key = keyOf(st);
+          starve = Infinity;
         }
+      } else {
+        const st = sts[i];
+        const ran = list[i].lastScheduledStep;
+        if (guard) {
+          check(st, ran, done);
+          st.skipped = true;
+        }
+        key = keyOf(st);
+        starve = guard && !st.promoted ? Math.max(ran, st.seenStep) + opts.starveLimit : Infinity;
       }
+      nextKey[i] = key;
+      nextStarve[i] = starve;
+      out[i] = key;
     }
-    return st.promoted ? -1e30 - st.score : -st.score;
+    [wKey, nextKey] = [nextKey, wKey];
+    [wStarve, nextStarve] = [nextStarve, wStarve];
+    return true;
   };
 
   const learn = (x: SparseVector, length: number): void => {
@@ -211,16 +264,18 @@ async function create(opts: LtrOptions, ctx: PluginContext): Promise<LtrSchedule
 
   return {
     ranker,
-    scoreOf: (id) => states.get(id)?.score,
+    scoreOf: (id) => states.peek(id)?.score,
     order(view) {
       step = view.step;
-      return order.order(view, keyOf);
+      const result = order.orderBy(view, fill);
+      prevDone = step - 1;
+      return result;
     },
     onArrival(req) {
-      stateOf(req);
+      states.get(req);
     },
     onFinish(req: RequestView, reason: FinishReason): void {
-      const st = states.get(req.id);
+      const st = states.peek(req.id);
       states.delete(req.id);
       if (st?.x && (reason === "stop" || reason === "length")) learn(st.x, req.outputTokens.length);
     },

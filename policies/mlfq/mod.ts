@@ -13,8 +13,8 @@
 import { z } from "zod";
 import { definePlugin, type Plugin } from "../../plugins/define.ts";
 import type { Scheduler } from "../../core/slots.ts";
-import type { RequestView } from "../../core/types.ts";
-import { PreemptiveOrder } from "../ltr/preemptive_order.ts";
+import { type KeyFiller, PreemptiveOrder } from "../ltr/preemptive_order.ts";
+import { QueueStates } from "../ltr/queue_states.ts";
 
 const options = z.object({
   baseQuantum: z.number().positive().max(1000).default(0.01).describe(
@@ -43,36 +43,37 @@ export const mlfq: Plugin<"scheduler", typeof options> = definePlugin({
   description: "multi-level feedback queue on service time, preemptive (FastServe-style)",
   options,
   create(opts): Scheduler {
-    const states = new Map<string, State>();
     const order = new PreemptiveOrder(opts);
     let prevStep = -1, prevNow = 0, now = 0, dt = 0;
-    const keyOf = (r: RequestView): number => {
-      let st = states.get(r.id);
-      if (!st) {
-        st = { level: 0, service: 0, idleSince: now };
-        states.set(r.id, st);
-      }
-      if (r.lastScheduledStep >= prevStep && prevStep >= 0) {
-        // It ran in every step since the last decision (the steps in between repeat it).
-        st.service += dt;
-        st.idleSince = now;
-        while (
-          st.level < opts.levels - 1 && st.service > opts.baseQuantum * opts.threshold ** st.level
-        ) {
-          st.level++;
+    const states = new QueueStates<State>(() => ({ level: 0, service: 0, idleSince: now }));
+    const fill: KeyFiller = (list, q, out, prev) => {
+      const sts = states.of(list, q, prev);
+      for (let i = 0; i < sts.length; i++) {
+        const st = sts[i];
+        if (list[i].lastScheduledStep >= prevStep && prevStep >= 0) {
+          // It ran in every step since the last decision (the steps in between repeat it).
+          st.service += dt;
+          st.idleSince = now;
+          while (
+            st.level < opts.levels - 1 &&
+            st.service > opts.baseQuantum * opts.threshold ** st.level
+          ) {
+            st.level++;
+          }
+        } else if (opts.starveSeconds > 0 && now - st.idleSince >= opts.starveSeconds) {
+          st.level = 0;
+          st.service = 0;
+          st.idleSince = now;
         }
-      } else if (opts.starveSeconds > 0 && now - st.idleSince >= opts.starveSeconds) {
-        st.level = 0;
-        st.service = 0;
-        st.idleSince = now;
+        out[i] = st.level;
       }
-      return st.level;
+      return true;
     };
     return {
       order(view) {
         now = view.now;
         dt = prevStep >= 0 ? now - prevNow : 0;
-        const result = order.order(view, keyOf);
+        const result = order.orderBy(view, fill);
         prevStep = view.step;
         prevNow = now;
         return result;

@@ -12,7 +12,8 @@ import { definePlugin, type Plugin } from "../../plugins/define.ts";
 import type { Oracle, PluginContext, Scheduler } from "../../core/slots.ts";
 import type { RequestView } from "../../core/types.ts";
 import { UsageError } from "../../core/errors.ts";
-import { PreemptiveOrder } from "../ltr/preemptive_order.ts";
+import { type KeyFiller, PreemptiveOrder } from "../ltr/preemptive_order.ts";
+import { QueueStates } from "../ltr/queue_states.ts";
 
 const options = z.object({
   tokenBudget: z.number().int().min(1).default(768).describe("tokens per step (match the batcher)"),
@@ -41,11 +42,21 @@ function make(name: string, remainingOnly: boolean): Plugin<"scheduler", typeof 
     create(opts, ctx): Scheduler {
       const oracle = requireOracle(name, ctx);
       const order = new PreemptiveOrder(opts);
-      const keyOf = (r: RequestView): number => {
-        const total = Math.min(oracle.outputLength(r.id) ?? r.maxTokens, r.maxTokens);
-        return remainingOnly ? total - r.outputTokens.length : total;
+      // The true length is read once per request.
+      const totals = new QueueStates<number>((r: RequestView) =>
+        Math.min(oracle.outputLength(r.id) ?? r.maxTokens, r.maxTokens)
+      );
+      const fill: KeyFiller = (list, q, out, prev) => {
+        const t = totals.of(list, q, prev);
+        for (let i = 0; i < t.length; i++) {
+          out[i] = remainingOnly ? t[i] - list[i].outputTokens.length : t[i];
+        }
+        return true;
       };
-      return { order: (view) => order.order(view, keyOf) };
+      return {
+        order: (view) => order.orderBy(view, fill),
+        onFinish: (req) => totals.delete(req.id),
+      };
     },
   });
 }

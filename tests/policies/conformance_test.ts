@@ -4,6 +4,7 @@ import { orca } from "../../policies/orca/mod.ts";
 import { fasterTransformer } from "../../policies/fastertransformer/mod.ts";
 import { simpleChunking } from "../../policies/simple_chunking/mod.ts";
 import { pastFuture } from "../../policies/past_future/mod.ts";
+import { lightllmRouter } from "../../policies/past_future/router.ts";
 import { reserveMax } from "../../policies/reserve_max/mod.ts";
 import { oracleAdmission } from "../../policies/oracle_admission/mod.ts";
 import { ltr } from "../../policies/ltr/mod.ts";
@@ -19,6 +20,7 @@ const cases: [Plugin, Record<string, unknown>][] = [
   [fasterTransformer, { reserve: "max-tokens" }],
   [simpleChunking, { chunkSize: 64 }],
   [pastFuture, {}],
+  [lightllmRouter, {}],
   [reserveMax, {}],
   [oracleAdmission, {}],
   [ltr, {}],

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { orderBits, PreemptiveOrder } from "../../../policies/ltr/preemptive_order.ts";
+import { QueueStates } from "../../../policies/ltr/queue_states.ts";
 import type { EngineView, RequestView } from "../../../core/types.ts";
 
 type Fake = RequestView & { key: number };
@@ -103,4 +104,66 @@ Deno.test("PreemptiveOrder preempts the lowest-ranked running requests outside t
   const big = [req("w4", 0, "waiting", 100_000)];
   const noRoom = new PreemptiveOrder({ tokenBudget: 1 << 20, maxNumSeqs: 100, watermark: 0 });
   assert.equal(noRoom.order(fakeView(running, big, 10), (r) => (r as Fake).key).preempt, undefined);
+});
+
+Deno.test("PreemptiveOrder keeps the exact order when queues and keys change step by step", () => {
+  // Queues evolve as the engine's do (removals anywhere, insertions at the head and the
+  // tail, frozen arrays, a few keys changing); the order is checked against a fresh sort
+  // after every step, with keys filled per request and by a tracking filler alike.
+  fc.assert(
+    fc.property(
+      fc.array(fc.integer({ min: 0, max: 2 ** 31 - 1 }), { minLength: 20, maxLength: 20 }),
+      fc.integer({ min: 0, max: 200 }),
+      (seeds, size) => {
+        let id = 0;
+        const key = new Map<string, number>();
+        const fresh = (rnd: number): Fake => {
+          const r = req(`w${id++}`, 0, "waiting");
+          // Few distinct float32 values: ties are common.
+          key.set(r.id, rnd % 5 === 0 ? -1e30 : (rnd % 97) / 7);
+          return r;
+        };
+        let list: Fake[] = Array.from({ length: size }, (_, i) => fresh(seeds[i % 20] + i));
+        const tracked = new PreemptiveOrder({ tokenBudget: 1, maxNumSeqs: 1, watermark: 0 });
+        const plain = new PreemptiveOrder({ tokenBudget: 1, maxNumSeqs: 1, watermark: 0 });
+        const states = new QueueStates<{ id: string }>((r) => ({ id: r.id }));
+        for (const s of seeds) {
+          let x = s;
+          const rnd = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0);
+          // Remove a few anywhere, insert a few at the head and the tail.
+          const removes = rnd() % 4 === 0 ? 30 : rnd() % 6;
+          for (let k = 0; k < removes && list.length > 0; k++) {
+            list = list.filter((_, i) => i !== rnd() % list.length);
+          }
+          const head = Array.from({ length: rnd() % 3 }, () => fresh(rnd()));
+          const tail = Array.from({ length: rnd() % 3 }, () => fresh(rnd()));
+          list = [...head, ...list, ...tail];
+          for (let k = rnd() % 3; k > 0 && list.length > 0; k--) {
+            key.set(list[rnd() % list.length].id, (rnd() % 11) - 5);
+          }
+          if (rnd() % 3 > 0) Object.freeze(list);
+          const view = fakeView([], list, 1e9);
+          const a = tracked.orderBy(view, (l, q, out, prev) => {
+            const st = states.of(l, q, prev);
+            for (let i = 0; i < l.length; i++) out[i] = key.get(st[i].id)!;
+            return true;
+          }).waiting.map((r) => r.id);
+          const b = plain.order(view, (r) => key.get(r.id)!).waiting.map((r) => r.id);
+          const expect = list.map((r, i) => ({ r, i })).sort((p, q) =>
+            Math.fround(key.get(p.r.id)!) - Math.fround(key.get(q.r.id)!) || p.i - q.i
+          ).map((e) => e.r.id);
+          assert.deepEqual(a, expect);
+          assert.deepEqual(b, expect);
+          // The same frozen array again: the same answer.
+          if (Object.isFrozen(list)) {
+            assert.deepEqual(
+              plain.order(view, (r) => key.get(r.id)!).waiting.map((r) => r.id),
+              expect,
+            );
+          }
+        }
+      },
+    ),
+    { numRuns: 150 },
+  );
 });
