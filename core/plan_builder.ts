@@ -7,6 +7,10 @@
  */
 
 import type { EngineView, Plan, RequestView, ScheduledChunk } from "./types.ts";
+import { Request } from "./request.ts";
+
+/** Builders made so far: each marks the engine's requests with its own number. */
+let builders = 0;
 
 /** Decides admission for one waiting request (the engine wires the admission plugin here). */
 export type AdmitFn = (
@@ -24,9 +28,14 @@ export class PlanBuilder {
   freeBlocks: number;
   readonly #view: EngineView;
   readonly #admit: AdmitFn;
-  /** Requests in the plan: true when preempted, false when scheduled or refused. */
+  /**
+   * Whether a request is in the plan: an engine request carries this builder's mark (the
+   * mark when preempted, the mark + 1 when scheduled or refused), a number compare per
+   * check; other views (scripted tests) are kept in a map, true when preempted.
+   */
+  readonly #mark = 2 * ++builders;
   readonly #inPlan = new Map<string, boolean>();
-  #numPreempted = 0;
+  readonly #preempted: string[] = [];
   readonly #scheduled: ScheduledChunk[] = [];
   readonly #admitted: RequestView[] = [];
   readonly #refused: { id: string; reason: string }[] = [];
@@ -50,17 +59,19 @@ export class PlanBuilder {
 
   /** Whether `req` is already in the plan (scheduled or preempted). */
   has(req: RequestView): boolean {
+    if (req instanceof Request) return (req.builderMark | 1) === this.#mark + 1;
     return this.#inPlan.has(req.id);
   }
 
   /** Whether `req` was preempted in this plan. */
   isPreempted(req: RequestView): boolean {
+    if (req instanceof Request) return req.builderMark === this.#mark;
     return this.#inPlan.get(req.id) === true;
   }
 
   /** Requests preempted so far. */
   get numPreempted(): number {
-    return this.#numPreempted;
+    return this.#preempted.length;
   }
 
   /** Requests scheduled so far. */
@@ -161,8 +172,8 @@ export class PlanBuilder {
     if (this.has(req)) {
       throw new Error(`request ${req.id} is already in the plan; it cannot also be preempted`);
     }
-    this.#inPlan.set(req.id, true);
-    this.#numPreempted++;
+    this.#put(req, true);
+    this.#preempted.push(req.id);
     this.freeBlocks += this.#view.blocksFreedBy(req);
   }
 
@@ -171,23 +182,24 @@ export class PlanBuilder {
     if (this.has(req)) {
       throw new Error(`request ${req.id} is already in the plan; it cannot also be refused`);
     }
-    this.#inPlan.set(req.id, false);
+    this.#put(req, false);
     this.#refused.push({ id: req.id, reason });
   }
 
   /** The plan built so far. */
   build(): Plan {
-    const preempted: string[] = [];
-    if (this.#numPreempted > 0) {
-      for (const [id, p] of this.#inPlan) if (p) preempted.push(id);
-    }
-    const plan: Plan = { scheduled: this.#scheduled.slice(), preempted };
+    const plan: Plan = { scheduled: this.#scheduled.slice(), preempted: this.#preempted.slice() };
     if (this.#refused.length > 0) plan.refused = this.#refused.slice();
     return plan;
   }
 
+  #put(req: RequestView, preempted: boolean): void {
+    if (req instanceof Request) req.builderMark = preempted ? this.#mark : this.#mark + 1;
+    else this.#inPlan.set(req.id, preempted);
+  }
+
   #take(req: RequestView, numTokens: number, blocks: number): void {
-    this.#inPlan.set(req.id, false);
+    this.#put(req, false);
     this.#scheduled.push({ id: req.id, numTokens });
     this.tokensLeft -= numTokens;
     this.seqsLeft -= 1;

@@ -77,6 +77,8 @@ export class Request implements RequestView {
   swapSlots: number[] = [];
   /** Tokens whose KV waits in those slots. */
   swappedTokens = 0;
+  /** Which plan builder has it in its plan, and how (`PlanBuilder`'s bookkeeping). */
+  builderMark = 0;
   /** Which plan check saw it last, and how (the engine's bookkeeping). */
   planMark = 0;
   /** Step of the cached prefix-hit probe (-1: none). */
