@@ -15,6 +15,11 @@ import { definePlugin } from "../plugins/define.ts";
 
 const RUNNING = 256, WAITING = 1000, PROMPT = 100, STEPS = 300;
 
+/** Options that hold a plugin at the same 256 running requests as the others. */
+const OPTIONS: Record<string, Record<string, unknown>> = {
+  "lightllm-router": { maxNumSeqs: RUNNING }, // its default admits up to 1,000
+};
+
 const idle = definePlugin({
   name: "idle",
   slot: "executor",
@@ -36,9 +41,9 @@ async function measure(
   const registry = builtinRegistry();
   registry.register(idle);
   const model = presetModel("tiny");
-  const plugins: Record<string, { name: string }> = {
+  const plugins: Record<string, { name: string; options?: Record<string, unknown> }> = {
     executor: { name: "idle" },
-    [slot]: { name },
+    [slot]: { name, options: OPTIONS[name] },
   };
   let engine: Engine;
   try {
