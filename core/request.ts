@@ -46,7 +46,7 @@ export class Request implements RequestView {
   numComputedTokens = 0;
   /** Where it is. */
   status: RequestStatus = "waiting";
-  /** Recompute preemptions so far. */
+  /** Preemptions so far (recompute or swap). */
   numPreemptions = 0;
   /** Step at which it last ran. */
   lastScheduledStep = -1;

@@ -286,6 +286,6 @@ export type RequestEvent =
     lastTokenTime: number;
     /** Longest time between two consecutive output tokens, seconds (0 with fewer than 2). */
     maxTokenGap: number;
-    /** Recompute preemptions it suffered. */
+    /** Preemptions it suffered (recompute or swap). */
     numPreemptions: number;
   };

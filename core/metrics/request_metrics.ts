@@ -34,7 +34,7 @@ export interface RequestRecord {
   cachedTokens: number;
   /** Largest gap between two consecutive output tokens, seconds (0 with under 2 tokens). */
   maxGap: number;
-  /** Recompute preemptions it suffered. */
+  /** Preemptions it suffered (recompute or swap). */
   preemptions: number;
   /** Why it ended. */
   reason: FinishReason;
