@@ -30,6 +30,7 @@ function spy(seen: Batch[]) {
           if (batch.relay) seen.push(structuredClone(batch));
           return inner.run(batch);
         },
+        swap: (out, into) => inner.swap!(out, into),
       };
     },
   });
@@ -39,6 +40,7 @@ async function serve(
   kvcache: { name: string; options?: Record<string, unknown> },
   numBlocks: number,
   seen: Batch[],
+  preemption: "recompute" | "swap" = "recompute",
 ) {
   const registry = builtinRegistry();
   registry.register(spy(seen));
@@ -48,6 +50,7 @@ async function serve(
     clock: new VirtualClock(),
     blockSize: 4,
     numBlocks,
+    preemption,
     log: () => {},
     plugins: {
       executor: { name: "spy" },
@@ -111,4 +114,17 @@ Deno.test("relay: preemption recomputes a prefixed request from after the shared
   const plain = await serve({ name: "lru-prefix" }, 200, []);
   assert.ok(tight.stats.preemptions > 0, "the small pool forced preemptions");
   assert.deepEqual(tight.out, plain.out);
+});
+
+Deno.test("relay with swap preemption gives ordinary attention's tokens and leaks no host slot", async () => {
+  const tight = await serve(
+    { name: "relay", options: { systemPrompt: SYSTEM } },
+    28,
+    [],
+    "swap",
+  );
+  const plain = await serve({ name: "lru-prefix" }, 200, []);
+  assert.ok(tight.stats.preemptions > 0, "the small pool forced preemptions");
+  assert.deepEqual(tight.out, plain.out);
+  assert.equal(tight.stats.swapBlocksUsed, 0);
 });

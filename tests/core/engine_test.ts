@@ -415,3 +415,46 @@ Deno.test("preemption options: an unknown mode or a bad swap space is a usage er
     (e) => e instanceof UsageError && /swap space/.test(e.message),
   );
 });
+
+Deno.test("swapping the executor while requests are swapped out recomputes them; no host slot leaks", async () => {
+  const run = async (preemption: "recompute" | "swap", swapExecutorAt: boolean) => {
+    const engine = await Engine.create({
+      model: tiny,
+      clock: new VirtualClock(),
+      log: () => {},
+      numBlocks: 14,
+      blockSize: 4,
+      preemption,
+      swapBlocks: 64,
+    });
+    const rs = Array.from(
+      { length: 5 },
+      (_, i) =>
+        collect(engine, {
+          prompt: `swap space ${i} `.repeat(i % 2 + 1),
+          sampling: { temperature: 0, maxTokens: 14, ignoreEos: true },
+        }),
+    );
+    let swappedWhenSwapped = 0;
+    while (engine.hasWork) {
+      const waitingSwapped = engine.waiting.filter((r) => r.swappedTokens > 0).length;
+      if (swapExecutorAt && swappedWhenSwapped === 0 && waitingSwapped > 0) {
+        swappedWhenSwapped = waitingSwapped;
+        await engine.swap("executor", "reference", {});
+      }
+      await engine.step();
+    }
+    const st = engine.stats;
+    assert.equal(st.swapBlocksUsed, 0);
+    assert.equal(engine.pool.freeBlocks, 14);
+    return { tokens: rs.map((r) => [r.finish?.reason, ...r.tokens]), st, swappedWhenSwapped };
+  };
+  const plain = await run("recompute", false);
+  const swapped = await run("swap", false);
+  const hot = await run("swap", true);
+  assert.ok(plain.st.preemptions > 0, "the small pool must preempt");
+  assert.ok(swapped.st.swapOuts > 0);
+  assert.ok(hot.swappedWhenSwapped > 0, "a request was swapped out when the executor changed");
+  assert.deepEqual(swapped.tokens, plain.tokens);
+  assert.deepEqual(hot.tokens, plain.tokens);
+});
