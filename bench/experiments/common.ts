@@ -1,7 +1,7 @@
 /**
  * What the paper-reproduction experiments share: a simulated deployment (a model
  * profile on a GPU profile, KV capacity from its memory or given in tokens), the list
- * of plugins trusted for fast-forward, and table printing.
+ * of plugins trusted for fast-forward, a ranker trained for `ltr`, and table printing.
  *
  * @module
  */
@@ -12,6 +12,9 @@ import { modelProfile } from "../../kernels/sim/models.ts";
 import { simModel } from "../../kernels/sim/sim_model.ts";
 import { gpuProfile } from "../../kernels/sim/hardware.ts";
 import { kvCapacityBlocks } from "../../kernels/sim/kv_capacity.ts";
+import { trainOn } from "../../cli/train_ranker.ts";
+import { DEFAULT_FEATURES } from "../../policies/ltr/features.ts";
+import { DEFAULT_TRAIN } from "../../policies/ltr/listmle.ts";
 
 /** A plugin choice per slot. */
 export type Plugins = Record<string, { name: string; options?: Record<string, unknown> }>;
@@ -100,4 +103,33 @@ export async function tbtCapacity(
     };
   }, { start: 1, granularity: 0.025, maxProbes: 14 });
   return { capacity, probes: probes.length };
+}
+
+/**
+ * Train the default ListMLE ranker on `requests` (10 % held out) and write it to a fresh
+ * temporary folder, for `--scheduler.ranker`. Remove `dir` when done.
+ */
+export async function trainRankerFile(
+  requests: readonly SimRequest[],
+): Promise<
+  {
+    ranker: ReturnType<typeof trainOn>["ranker"];
+    tau: number;
+    train: number;
+    path: string;
+    dir: string;
+  }
+> {
+  const { ranker, report } = trainOn(requests, DEFAULT_FEATURES, {
+    holdout: 0.1,
+    epochs: DEFAULT_TRAIN.epochs,
+    listSize: DEFAULT_TRAIN.listSize,
+    lr: DEFAULT_TRAIN.lr,
+    weightDecay: DEFAULT_TRAIN.weightDecay,
+    seed: 0,
+  });
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/ranker.json`;
+  await Deno.writeTextFile(path, JSON.stringify(ranker.toJSON()));
+  return { ranker, tau: report.tau, train: report.train, path, dir };
 }

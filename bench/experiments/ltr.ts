@@ -20,12 +20,16 @@ import { simulate, type SimulationResult } from "../../core/simulation.ts";
 import { UsageError } from "../../core/errors.ts";
 import { generateLearnable } from "../workloads/learnable.ts";
 import type { ArrivalSpec } from "../workloads/arrivals.ts";
-import { trainOn } from "../../cli/train_ranker.ts";
-import { DEFAULT_FEATURES } from "../../policies/ltr/features.ts";
-import { DEFAULT_TRAIN } from "../../policies/ltr/listmle.ts";
 import { kendallTau } from "../../policies/ltr/kendall.ts";
 import { noisyOracleScore } from "../../policies/ltr/mod.ts";
-import { deployment, FAST_FORWARD_SAFE, fmt, markdownTable, type Plugins } from "./common.ts";
+import {
+  deployment,
+  FAST_FORWARD_SAFE,
+  fmt,
+  markdownTable,
+  type Plugins,
+  trainRankerFile,
+} from "./common.ts";
 
 const MAX_LEN = 8192;
 // The fork's chunked-prefill budget and sequence cap, for every scheduler alike.
@@ -86,18 +90,9 @@ export async function main(args: string[]): Promise<void> {
   }
   const rates = arg(args, "rates", "2,4,8,16,32,64").split(",").map(Number);
   // The ranker: trained on 10,000 other requests of the workload (its own seed).
-  const dir = await Deno.makeTempDir();
-  const rankerPath = `${dir}/ranker.json`;
-  const train = generateLearnable({ requests: 10_000, seed: 1234 });
-  const { ranker, report } = trainOn(train, DEFAULT_FEATURES, {
-    holdout: 0.1,
-    epochs: DEFAULT_TRAIN.epochs,
-    listSize: DEFAULT_TRAIN.listSize,
-    lr: DEFAULT_TRAIN.lr,
-    weightDecay: DEFAULT_TRAIN.weightDecay,
-    seed: 0,
-  });
-  await Deno.writeTextFile(rankerPath, JSON.stringify(ranker.toJSON()));
+  const { ranker, path: rankerPath, dir, ...report } = await trainRankerFile(
+    generateLearnable({ requests: 10_000, seed: 1234 }),
+  );
   // Tau on the serving workload itself (never trained on).
   const probe = generateLearnable({ requests: 2000, seed: 7 });
   const servingTau = kendallTau(

@@ -13,10 +13,7 @@
 import { Engine } from "../../core/engine.ts";
 import { presetModel } from "../../core/model/load.ts";
 import { generateLearnable } from "../workloads/learnable.ts";
-import { trainOn } from "../../cli/train_ranker.ts";
-import { DEFAULT_FEATURES } from "../../policies/ltr/features.ts";
-import { DEFAULT_TRAIN } from "../../policies/ltr/listmle.ts";
-import { fmt, markdownTable, type Plugins } from "./common.ts";
+import { fmt, markdownTable, type Plugins, trainRankerFile } from "./common.ts";
 
 /** Output tokens forced for a workload length. */
 function forcedLength(outputLength: number): number {
@@ -74,21 +71,9 @@ async function run(plugins: Plugins, n: number): Promise<(string | number)[]> {
 export async function main(args: string[]): Promise<void> {
   const i = args.indexOf("--requests");
   const n = i >= 0 ? Number(args[i + 1]) : 300;
-  const dir = await Deno.makeTempDir();
-  const rankerPath = `${dir}/ranker.json`;
-  const { ranker, report } = trainOn(
+  const { path: rankerPath, dir, ...report } = await trainRankerFile(
     generateLearnable({ requests: 5000, seed: 77 }),
-    DEFAULT_FEATURES,
-    {
-      holdout: 0.1,
-      epochs: DEFAULT_TRAIN.epochs,
-      listSize: DEFAULT_TRAIN.listSize,
-      lr: DEFAULT_TRAIN.lr,
-      weightDecay: DEFAULT_TRAIN.weightDecay,
-      seed: 0,
-    },
   );
-  await Deno.writeTextFile(rankerPath, JSON.stringify(ranker.toJSON()));
   const sarathi = { name: "sarathi", options: { tokenBudget: 256, maxNumSeqs: 32 } };
   const ltr = { name: "ltr", options: { ranker: rankerPath, tokenBudget: 256, maxNumSeqs: 32 } };
   const sets: [string, Plugins][] = [
