@@ -1078,9 +1078,9 @@ export class Engine {
    * Copy this step's swapped KV to and from host memory before the batch runs. If the
    * executor fails, the requests swapped out are recomputed later and the batch fails.
    */
-  async #runSwaps(batch: Batch): Promise<{ ok: boolean; seconds: number }> {
+  async #runSwaps(batch: Batch): Promise<{ readonly ok: boolean; readonly seconds: number }> {
     const { out, into, outReqs } = this.#swaps;
-    if (out.length === 0 && into.length === 0) return { ok: true, seconds: 0 };
+    if (out.length === 0 && into.length === 0) return NO_SWAPS;
     this.#swaps = { out: [], into: [], outReqs: [] };
     const t0 = performance.now();
     let ok = true, seconds = 0;
@@ -1328,6 +1328,12 @@ export class Engine {
     return done;
   }
 }
+
+/** What a step without swap copies reports (shared: the step loop allocates nothing for it). */
+const NO_SWAPS: { readonly ok: boolean; readonly seconds: number } = Object.freeze({
+  ok: true,
+  seconds: 0,
+});
 
 /** Host swap space: what 4 GiB holds of f16 KV (vLLM's default `swap_space`). */
 function defaultSwapBlocks(model: Model, blockSize: number): number {
