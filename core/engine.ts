@@ -218,8 +218,10 @@ export class Engine {
    * that sorts one in place fails (and the default decides that step) without touching the
    * engine's own queues.
    */
-  #viewQueues: [Request[], Request[]] = [[], []];
-  #queuesChanged = true;
+  #viewWaiting: readonly Request[] = [];
+  #viewRunning: readonly Request[] = [];
+  #waitingChanged = true;
+  #runningChanged = true;
   /** This step's shared prompt (RelayAttention) and the hash its requests' blocks chain on. */
   #relay: (SharedPrompt & { root: number }) | undefined;
   #stopping = false;
@@ -361,7 +363,7 @@ export class Engine {
     });
     this.#byId.set(req.id, req);
     this.#waiting.push(req);
-    this.#queuesChanged = true;
+    this.#waitingChanged = true;
     this.#hook("onArrival", (h) => h.onArrival?.(req, req.arrivalTime));
     this.#wake?.();
     return req.id;
@@ -811,8 +813,9 @@ export class Engine {
     }
     let tokens = 0;
     const view = this.#view;
+    // Filled by index, never shrunk: emptying an array frees its store, and this runs per step.
     const reqs = this.#checked.reqs;
-    reqs.length = 0;
+    let k = 0;
     this.#checked.plan = undefined;
     for (const c of plan.scheduled) {
       const r = this.#byId.get(c.id);
@@ -828,7 +831,7 @@ export class Engine {
       const remaining = r!.numTokens - computed;
       if (n > remaining) fail(`gives ${c.id} ${n} tokens but it has ${remaining} to compute`);
       tokens += n;
-      reqs.push(r!);
+      reqs[k++] = r!;
       free -= view.blocksNeeded(r!, n);
       if (free < 0) {
         fail(`needs more KV blocks than the pool has free (short by ${-free} at ${c.id})`);
@@ -896,13 +899,14 @@ export class Engine {
       this.#end(this.#byId.get(id)!, "error", now, `refused by the ${name} batcher: ${reason}`);
     }
     for (const id of plan.preempted) this.#preempt(this.#byId.get(id)!, now, true);
-    const sequences: BatchSequence[] = [];
-    const reqs: Request[] = [];
+    const count = plan.scheduled.length;
+    const sequences: BatchSequence[] = new Array(count);
+    const reqs: Request[] = new Array(count);
     let numTokens = 0, numDecodes = 0;
     let admitted = false, prefixed = false;
     const bs = this.pool.blockSize;
     const checked = this.#checked.plan === plan ? this.#checked.reqs : undefined;
-    for (let i = 0; i < plan.scheduled.length; i++) {
+    for (let i = 0; i < count; i++) {
       const c = plan.scheduled[i];
       const r = checked ? checked[i] : this.#byId.get(c.id)!;
       if (r.status === "waiting") {
@@ -919,15 +923,19 @@ export class Engine {
       r.lastScheduledStep = this.#step;
       if (r.firstScheduledTime < 0) r.firstScheduledTime = now;
       const start = r.numComputedTokens;
-      reqs.push(r);
-      sequences.push(r.batchSequence(start, n));
+      reqs[i] = r;
+      sequences[i] = r.batchSequence(start, n);
       if (r.base > 0) prefixed = true;
       numTokens += n;
       if (n === 1 && start === r.numTokens - 1 && start >= r.promptTokens.length) numDecodes++;
     }
     if (admitted) {
-      this.#waiting = this.#waiting.filter((r) => r.status === "waiting");
-      this.#queuesChanged = true;
+      // Compact in place: the queue can hold thousands under overload, and this runs per step.
+      const w = this.#waiting;
+      let k = 0;
+      for (let i = 0; i < w.length; i++) if (w[i].status === "waiting") w[k++] = w[i];
+      w.length = k;
+      this.#waitingChanged = true;
     }
     const batch: Batch = { step: this.#step, sequences, numTokens, numDecodes };
     if (prefixed) batch.relay = { id: this.#relay!.id, tokens: this.#relay!.tokens };
@@ -951,7 +959,7 @@ export class Engine {
       r.swappedTokens = 0;
       r.status = "running";
       this.#running.push(r);
-      this.#queuesChanged = true;
+      this.#runningChanged = true;
       return;
     }
     const maxHit = Math.floor((r.numTokens - 1 - r.base) / bs);
@@ -978,7 +986,7 @@ export class Engine {
     this.#stats.prefixHitTokens += hits * bs;
     r.status = "running";
     this.#running.push(r);
-    this.#queuesChanged = true;
+    this.#runningChanged = true;
   }
 
   /**
@@ -1012,7 +1020,7 @@ export class Engine {
     const i = this.#running.indexOf(r);
     if (i >= 0) this.#running.splice(i, 1);
     this.#waiting.unshift(r);
-    this.#queuesChanged = true;
+    this.#waitingChanged = this.#runningChanged = true;
   }
 
   #releaseBlocks(r: Request, now: number): void {
@@ -1120,11 +1128,12 @@ export class Engine {
     if (r.status === "running") {
       const i = this.#running.indexOf(r);
       if (i >= 0) this.#running.splice(i, 1);
+      this.#runningChanged = true;
     } else if (r.status === "waiting") {
       const i = this.#waiting.indexOf(r);
       if (i >= 0) this.#waiting.splice(i, 1);
+      this.#waitingChanged = true;
     }
-    this.#queuesChanged = true;
     this.#releaseBlocks(r, now);
     this.#dropSwap(r, true);
     this.#byId.delete(r.id);
@@ -1150,18 +1159,20 @@ export class Engine {
     const step = () => this.#step;
     const byId = this.#byId;
     const now = () => this.#now;
-    const queues = (): [Request[], Request[]] => {
-      if (this.#queuesChanged) {
-        this.#viewQueues = [
-          Object.freeze(this.#waiting.slice()) as Request[],
-          Object.freeze(this.#running.slice()) as Request[],
-        ];
-        this.#queuesChanged = false;
+    const waiting = (): readonly Request[] => {
+      if (this.#waitingChanged) {
+        this.#viewWaiting = Object.freeze(this.#waiting.slice());
+        this.#waitingChanged = false;
       }
-      return this.#viewQueues;
+      return this.#viewWaiting;
     };
-    const waiting = () => queues()[0];
-    const running = () => queues()[1];
+    const running = (): readonly Request[] => {
+      if (this.#runningChanged) {
+        this.#viewRunning = Object.freeze(this.#running.slice());
+        this.#runningChanged = false;
+      }
+      return this.#viewRunning;
+    };
     const place = (r: Request) => this.#placeFor(r);
     const kv: KvView = {
       get blockSize() {
@@ -1278,24 +1289,14 @@ export class Engine {
       (this.#waiting.length > 0 && !waiting) || n === 0 || n > this.limits.maxBatchSeqs ||
       n > this.limits.maxBatchTokens
     ) return 0;
-    const sequences: BatchSequence[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const r = running[i];
       if (
         r.numComputedTokens !== r.numTokens - 1 || r.outputTokens.length === 0 ||
         r.sampling.stop.length > 0 || r.base > 0
       ) return 0;
-      sequences[i] = {
-        id: r.id,
-        tokens: [0],
-        startPos: 0,
-        blockTable: r.blockTable,
-        sample: true,
-        sampling: r.sampling,
-        outputIndex: 0,
-        hidden: r.hidden,
-      };
     }
+    const sequences: BatchSequence[] = new Array(n);
     const bs = this.pool.blockSize;
     const batch: Batch = { step: 0, sequences, numTokens: n, numDecodes: n };
     let done = 0;
@@ -1314,11 +1315,7 @@ export class Engine {
           r.blockTable.push(b);
         }
         r.lastScheduledStep = this.#step;
-        const s = sequences[i];
-        s.tokens[0] = r.outputTokens[r.outputTokens.length - 1];
-        s.startPos = r.numComputedTokens;
-        s.outputIndex = r.outputTokens.length;
-        s.blockTable = r.blockTable;
+        sequences[i] = r.batchSequence(r.numComputedTokens, 1);
       }
       batch.step = this.#step;
       const { ok } = await this.#execute(batch, running, start, {}, [], 0);

@@ -176,6 +176,7 @@ export class Request implements RequestView {
 
   /** Tokens at positions `[from, to)`. */
   tokens(from: number, to: number): number[] {
+    if (to <= this.promptTokens.length) return this.promptTokens.slice(from, to);
     const out = new Array<number>(to - from);
     for (let i = from; i < to; i++) out[i - from] = this.tokenAt(i);
     return out;
