@@ -114,6 +114,45 @@ export class HashIndex {
 /** Hash seed of the first block of every sequence. */
 export const ROOT_HASH = 0;
 
+/**
+ * A sequence of full blocks the pool can hash on demand: the engine's requests. Block `k`'s
+ * tokens are `blockArray(k)[blockOffset(k) ..][0, blockSize)`.
+ */
+export interface BlockChain {
+  /** Hash of full block `k`. */
+  hashOfBlock(k: number, blockSize: number): number;
+  /** Hash of the block before block `k` (the chain's root hash for block 0). */
+  parentHashOfBlock(k: number, blockSize: number): number;
+  /** The array holding block `k`'s tokens. */
+  blockArray(k: number, blockSize: number): ArrayLike<number>;
+  /** Where block `k` starts in {@link blockArray}'s array. */
+  blockOffset(k: number, blockSize: number): number;
+  /** The pool's bookkeeping for the chain's current placement; only the pool sets it. */
+  cacheGroup: object | undefined;
+}
+
+/**
+ * Chains whose first blocks hash alike, so their later blocks can hash alike too: any prefix
+ * hit on them starts with a lookup of `key`. While one placement of one chain is all the
+ * group has ever held ("lazy"), its full blocks are kept unhashed: nothing else can
+ * duplicate them, and no lookup has asked for them. The first lookup of `key`, or a second
+ * placement joining, registers them (in commit order) and makes the group eager.
+ */
+class CacheGroup {
+  lazy = true;
+  alive = true;
+  /** Placements that may still commit blocks into it. */
+  members = 0;
+  /** Blocks waiting to be registered. */
+  pending = 0;
+  /** Blocks registered in the hash index. */
+  registered = 0;
+  /** Pending blocks and their positions in the owner, in commit order (stale entries skipped). */
+  readonly blocks: number[] = [];
+  readonly positions: number[] = [];
+  constructor(readonly key: number, readonly owner: BlockChain) {}
+}
+
 /** Fixed-size KV blocks: allocation, reference counts, prefix lookup, eviction. */
 export class BlockPool {
   /** Blocks in the pool. */
@@ -130,9 +169,24 @@ export class BlockPool {
   readonly #tokens: Int32Array;
   readonly #byHash: HashIndex;
   readonly #free: number[] = [];
+  readonly #lazy: boolean;
+  /** The group of each registered or pending block (committed through {@link commitBlock}). */
+  readonly #groupOf: (CacheGroup | undefined)[];
+  /** Position in its chain of each pending block, -1 for the rest. */
+  readonly #pendingPos: Int32Array;
+  readonly #groups = new Map<number, CacheGroup>();
 
-  /** All blocks start free and uncached. */
-  constructor(numBlocks: number, blockSize: number, policy: KvCachePolicy) {
+  /**
+   * All blocks start free and uncached. With `lazyRegistration` (the default), blocks that
+   * no lookup can reach yet are hashed only when one could ({@link commitBlock}); the
+   * pool's behaviour is the same either way.
+   */
+  constructor(
+    numBlocks: number,
+    blockSize: number,
+    policy: KvCachePolicy,
+    options: { lazyRegistration?: boolean } = {},
+  ) {
     if (!Number.isInteger(numBlocks) || numBlocks < 1) {
       throw new RangeError(`the pool needs at least one block, got ${numBlocks}`);
     }
@@ -144,6 +198,9 @@ export class BlockPool {
     this.#parent = new Float64Array(numBlocks);
     this.#tokens = new Int32Array(numBlocks * blockSize);
     this.#byHash = new HashIndex(numBlocks);
+    this.#lazy = options.lazyRegistration ?? true;
+    this.#groupOf = new Array(numBlocks).fill(undefined);
+    this.#pendingPos = new Int32Array(numBlocks).fill(-1);
     for (let b = numBlocks - 1; b >= 0; b--) this.#free.push(b);
   }
 
@@ -162,9 +219,9 @@ export class BlockPool {
     return this.#ref[block];
   }
 
-  /** Whether a block is registered under a prefix hash. */
+  /** Whether a block is registered under a prefix hash, or waits to be ({@link commitBlock}). */
   isCached(block: number): boolean {
-    return this.#hash[block] !== NO_HASH;
+    return this.#hash[block] !== NO_HASH || this.#pendingPos[block] >= 0;
   }
 
   /** Take a free block (uncached first, else the policy's eviction choice); -1 when none. */
@@ -173,7 +230,7 @@ export class BlockPool {
     if (block === undefined) {
       block = this.policy.evict(now);
       if (block < 0) return -1;
-      if (this.#ref[block] !== 0 || this.#hash[block] === NO_HASH) {
+      if (this.#ref[block] !== 0 || !this.isCached(block)) {
         throw new Error(`kvcache policy evicted block ${block}, which is not a cached free block`);
       }
       this.#unregister(block);
@@ -195,7 +252,7 @@ export class BlockPool {
     if (r <= 0) throw new Error(`block ${block} released while free`);
     this.#ref[block] = r - 1;
     if (r > 1) return;
-    if (this.#hash[block] !== NO_HASH && this.policy.prefixCaching) {
+    if (this.isCached(block) && this.policy.prefixCaching) {
       this.policy.onCachedFree(block, now, owner);
     } else {
       this.#unregister(block);
@@ -215,7 +272,7 @@ export class BlockPool {
     tokens: ArrayLike<number>,
     from: number,
   ): void {
-    if (!this.policy.prefixCaching || this.#hash[block] !== NO_HASH) return;
+    if (!this.policy.prefixCaching || this.isCached(block)) return;
     if (!this.#byHash.add(hash, block)) return;
     this.#hash[block] = hash;
     this.#parent[block] = parent;
@@ -223,8 +280,45 @@ export class BlockPool {
     for (let i = 0; i < this.blockSize; i++) this.#tokens[base + i] = tokens[from + i];
   }
 
+  /**
+   * Block `k` of `chain` is full and computed (`block` holds it): make it findable by
+   * prefix lookups, now or, while its group is lazy, when a lookup could reach it.
+   */
+  commitBlock(chain: BlockChain, k: number, block: number): void {
+    if (!this.policy.prefixCaching || this.isCached(block)) return;
+    const g = chain.cacheGroup as CacheGroup | undefined;
+    const group = g?.alive ? g : this.#join(chain);
+    if (group.lazy) {
+      this.#groupOf[block] = group;
+      this.#pendingPos[block] = k;
+      group.pending++;
+      group.blocks.push(block);
+      group.positions.push(k);
+    } else this.#registerIn(group, block, chain, k);
+  }
+
+  /**
+   * Register what the group of first-block hash `key` keeps unhashed (before its owner's
+   * blocks move, which would change their hashes). Lookups do this themselves.
+   */
+  flushGroup(key: number): void {
+    const g = this.#groups.get(key);
+    if (g?.lazy) this.#flush(g);
+  }
+
+  /** The chain's current placement holds no blocks any more (preempted, swapped or ended). */
+  leave(chain: BlockChain): void {
+    const g = chain.cacheGroup as CacheGroup | undefined;
+    chain.cacheGroup = undefined;
+    if (!g?.alive) return;
+    g.members--;
+    this.#dropIfEmpty(g);
+  }
+
   /** The cached block holding exactly this prefix block, or -1. */
   lookup(hash: number, parent: number, tokens: ArrayLike<number>, from: number): number {
+    // Every hit starts with a first block's lookup: register what that group kept unhashed.
+    if (this.#groups.size > 0) this.flushGroup(hash);
     const block = this.#byHash.get(hash);
     if (block < 0 || this.#parent[block] !== parent) return -1;
     const base = block * this.blockSize;
@@ -258,12 +352,75 @@ export class BlockPool {
     }
     this.#hash.fill(NO_HASH);
     this.#byHash.clear();
+    for (const g of this.#groups.values()) g.alive = false;
+    this.#groups.clear();
+    this.#groupOf.fill(undefined);
+    this.#pendingPos.fill(-1);
+  }
+
+  #join(chain: BlockChain): CacheGroup {
+    const key = chain.hashOfBlock(0, this.blockSize);
+    let g = this.#groups.get(key);
+    if (g?.lazy) this.#flush(g);
+    if (!g) {
+      g = new CacheGroup(key, chain);
+      g.lazy = this.#lazy;
+      this.#groups.set(key, g);
+    }
+    g.members++;
+    chain.cacheGroup = g;
+    return g;
+  }
+
+  /** Register a lazy group's pending blocks, in commit order; it is eager from now on. */
+  #flush(g: CacheGroup): void {
+    g.lazy = false;
+    for (let i = 0; i < g.blocks.length; i++) {
+      const b = g.blocks[i], k = g.positions[i];
+      if (this.#groupOf[b] !== g || this.#pendingPos[b] !== k) continue; // evicted since
+      this.#pendingPos[b] = -1;
+      this.#groupOf[b] = undefined;
+      g.pending--;
+      this.#registerIn(g, b, g.owner, k);
+    }
+    g.blocks.length = 0;
+    g.positions.length = 0;
+  }
+
+  #registerIn(g: CacheGroup, block: number, chain: BlockChain, k: number): void {
+    const bs = this.blockSize;
+    const hash = chain.hashOfBlock(k, bs);
+    if (!this.#byHash.add(hash, block)) return; // a duplicate: the canonical copy stays
+    this.#hash[block] = hash;
+    this.#parent[block] = chain.parentHashOfBlock(k, bs);
+    const tokens = chain.blockArray(k, bs), from = chain.blockOffset(k, bs);
+    const base = block * bs;
+    for (let i = 0; i < bs; i++) this.#tokens[base + i] = tokens[from + i];
+    this.#groupOf[block] = g;
+    g.registered++;
+  }
+
+  #dropIfEmpty(g: CacheGroup): void {
+    if (g.members > 0 || g.pending > 0 || g.registered > 0) return;
+    g.alive = false;
+    if (this.#groups.get(g.key) === g) this.#groups.delete(g.key);
   }
 
   #unregister(block: number): void {
-    const h = this.#hash[block];
-    if (h === NO_HASH) return;
-    this.#byHash.delete(h, block);
-    this.#hash[block] = NO_HASH;
+    const g = this.#groupOf[block];
+    if (this.#pendingPos[block] >= 0) {
+      this.#pendingPos[block] = -1;
+      g!.pending--;
+    } else {
+      const h = this.#hash[block];
+      if (h === NO_HASH) return;
+      this.#byHash.delete(h, block);
+      this.#hash[block] = NO_HASH;
+      if (g) g.registered--;
+    }
+    if (g) {
+      this.#groupOf[block] = undefined;
+      this.#dropIfEmpty(g);
+    }
   }
 }

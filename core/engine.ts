@@ -885,10 +885,12 @@ export class Engine {
     const p = r.promptTokens, t = relay?.tokens;
     let extends_ = !!t && p.length > t.length;
     for (let i = 0; extends_ && i < t!.length; i++) if (p[i] !== t![i]) extends_ = false;
-    if (extends_) {
-      this.#dropSwap(r); // its swapped KV starts at 0, not after the shared prompt
-      r.setBase(t!.length, relay!.root);
-    } else r.setBase(0, ROOT_HASH);
+    const base = extends_ ? t!.length : 0, root = extends_ ? relay!.root : ROOT_HASH;
+    if (base === r.base && root === r.hashRoot) return;
+    // Its cached blocks keep the hashes of where they were: register them before those change.
+    if (r.blockHashes.length > 0) this.pool.flushGroup(r.blockHashes[0]);
+    if (extends_) this.#dropSwap(r); // its swapped KV starts at 0, not after the shared prompt
+    r.setBase(base, root);
   }
 
   /** Preempt, admit, allocate; returns the executor batch. */
@@ -1027,6 +1029,7 @@ export class Engine {
     // Tail first, so the least-recently-freed order evicts a prefix's end before its start.
     for (let i = r.blockTable.length - 1; i >= 0; i--) this.pool.release(r.blockTable[i], now, r);
     r.blockTable = [];
+    this.pool.leave(r);
   }
 
   #commit(batch: Batch, reqs: Request[], out: StepOutput, now: number): void {
@@ -1041,13 +1044,7 @@ export class Engine {
       r.numComputedTokens += s.tokens.length;
       const full = Math.floor((r.numComputedTokens - r.base) / bs);
       for (let k = r.registeredBlocks; k < full && this.pool.policy.prefixCaching; k++) {
-        this.pool.register(
-          r.blockTable[k],
-          r.hashOfBlock(k, bs),
-          r.parentHashOfBlock(k, bs),
-          r.blockArray(k, bs),
-          r.blockOffset(k, bs),
-        );
+        this.pool.commitBlock(r, k, r.blockTable[k]);
       }
       r.registeredBlocks = Math.max(r.registeredBlocks, full);
       if (!s.sample) continue;

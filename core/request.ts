@@ -6,7 +6,7 @@
  * @module
  */
 
-import { blockHash, ROOT_HASH } from "./block_pool.ts";
+import { type BlockChain, blockHash, ROOT_HASH } from "./block_pool.ts";
 import type {
   BatchSequence,
   FinishReason,
@@ -21,7 +21,7 @@ import type { Tokenizer } from "./model/types.ts";
 export type RequestListener = (event: RequestEvent) => void;
 
 /** Engine-internal request state. */
-export class Request implements RequestView {
+export class Request implements RequestView, BlockChain {
   /** Unique id. */
   readonly id: string;
   /** Arrival time on the engine clock. */
@@ -81,6 +81,8 @@ export class Request implements RequestView {
   builderMark = 0;
   /** Which plan check saw it last, and how (the engine's bookkeeping). */
   planMark = 0;
+  /** The block pool's bookkeeping for its blocks' prefix registration. */
+  cacheGroup: object | undefined = undefined;
   /** Step of the cached prefix-hit probe (-1: none). */
   probeStep = -1;
   /** Prefix-cache hit blocks found by the probe. */

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { blockHash, BlockPool, HashIndex, ROOT_HASH } from "../../core/block_pool.ts";
+import {
+  type BlockChain,
+  blockHash,
+  BlockPool,
+  HashIndex,
+  ROOT_HASH,
+} from "../../core/block_pool.ts";
 import { LruBlockQueue } from "../../policies/lru_prefix/mod.ts";
 import type { KvCachePolicy } from "../../core/slots.ts";
 
@@ -146,5 +152,180 @@ Deno.test("the hash index agrees with a Map under random inserts and deletes", (
       },
     ),
     { numRuns: 200 },
+  );
+});
+
+/** A token sequence the pool can hash, as the engine's requests are. */
+class TestChain implements BlockChain {
+  cacheGroup: object | undefined = undefined;
+  readonly #hashes: number[] = [];
+  constructor(readonly tokens: readonly number[]) {}
+  hashOfBlock(k: number, bs: number): number {
+    for (let j = this.#hashes.length; j <= k; j++) {
+      const parent = j === 0 ? ROOT_HASH : this.#hashes[j - 1];
+      this.#hashes.push(blockHash(parent, this.tokens, j * bs, (j + 1) * bs));
+    }
+    return this.#hashes[k];
+  }
+  parentHashOfBlock(k: number, bs: number): number {
+    return k === 0 ? ROOT_HASH : this.hashOfBlock(k - 1, bs);
+  }
+  blockArray(): readonly number[] {
+    return this.tokens;
+  }
+  blockOffset(k: number, bs: number): number {
+    return k * bs;
+  }
+}
+
+type ChainOp =
+  | { kind: "start"; base: number; shared: number; blocks: number }
+  | { kind: "grow" | "end" | "preempt" | "restart" | "probe"; pick: number }
+  | { kind: "reset" };
+
+const chainOpArb: fc.Arbitrary<ChainOp> = fc.oneof(
+  { arbitrary: fc.constant({ kind: "reset" as const }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("start" as const),
+      base: fc.nat({ max: 1 }),
+      shared: fc.nat({ max: 4 }),
+      blocks: fc.integer({ min: 1, max: 4 }),
+    }),
+    weight: 6,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constantFrom("grow" as const, "grow" as const, "end" as const, "preempt" as const),
+      pick: fc.nat(),
+    }),
+    weight: 12,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constantFrom("restart" as const, "probe" as const),
+      pick: fc.nat(),
+    }),
+    weight: 3,
+  },
+);
+
+Deno.test("block pool: lazy registration behaves exactly as registering every block at once", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 2, max: 14 }),
+      fc.array(chainOpArb, { maxLength: 150 }),
+      (n, ops) => {
+        const bs = 2;
+        const pools = [
+          new BlockPool(n, bs, lruPolicy(n), { lazyRegistration: true }),
+          new BlockPool(n, bs, lruPolicy(n), { lazyRegistration: false }),
+        ];
+        type Seq = {
+          chains: TestChain[];
+          tables: number[][];
+          blocks: number;
+          done: number;
+          state: "running" | "waiting" | "ended";
+        };
+        const seqs: Seq[] = [];
+        let serial = 0;
+        /** Run `f` on both pools; both must answer the same. */
+        const both = <T>(what: string, f: (pool: BlockPool, i: number) => T): T => {
+          const [a, b] = [f(pools[0], 0), f(pools[1], 1)];
+          assert.deepEqual(a, b, `${what}: lazy ${a}, eager ${b}`);
+          return a;
+        };
+        /** Prefix hits from block 0, as an admission does; returns the blocks found. */
+        const hits = (pool: BlockPool, chain: TestChain, max: number): number[] => {
+          const found: number[] = [];
+          for (let k = 0; k < max; k++) {
+            const b = pool.lookup(
+              chain.hashOfBlock(k, bs),
+              chain.parentHashOfBlock(k, bs),
+              chain.tokens,
+              k * bs,
+            );
+            if (b < 0) break;
+            found.push(b);
+          }
+          return found;
+        };
+        const admit = (s: Seq) => {
+          const found = both("hits", (pool, i) => hits(pool, s.chains[i], s.blocks - 1));
+          pools.forEach((pool, i) => {
+            for (const b of found) pool.acquire(b);
+            s.tables[i] = [...found];
+          });
+          s.done = found.length;
+          s.state = "running";
+        };
+        const release = (s: Seq) => {
+          pools.forEach((pool, i) => {
+            for (let j = s.tables[i].length - 1; j >= 0; j--) pool.release(s.tables[i][j], 0);
+            s.tables[i] = [];
+            pool.leave(s.chains[i]);
+          });
+        };
+        const pick = (p: number, state: Seq["state"]) => {
+          const c = seqs.filter((s) => s.state === state);
+          return c.length > 0 ? c[p % c.length] : undefined;
+        };
+        for (const op of ops) {
+          if (op.kind === "start") {
+            // Three families of prompts; a chain shares `shared` blocks with its family's root.
+            const tokens: number[] = [];
+            for (let t = 0; t < op.blocks * bs; t++) {
+              tokens.push(
+                t < op.shared * bs ? 1000 * (op.base + 1) + t : 100000 + 100 * serial + t,
+              );
+            }
+            serial++;
+            const s: Seq = {
+              chains: [new TestChain(tokens), new TestChain(tokens)],
+              tables: [[], []],
+              blocks: op.blocks,
+              done: 0,
+              state: "waiting",
+            };
+            seqs.push(s);
+            admit(s);
+          } else if (op.kind === "grow") {
+            const s = pick(op.pick, "running");
+            if (!s || s.done >= s.blocks) continue;
+            const b = both("allocate", (pool) => pool.allocate(0));
+            if (b < 0) continue;
+            pools.forEach((pool, i) => {
+              s.tables[i].push(b);
+              pool.commitBlock(s.chains[i], s.done, b);
+            });
+            s.done++;
+          } else if (op.kind === "end" || op.kind === "preempt") {
+            const s = pick(op.pick, "running");
+            if (!s) continue;
+            release(s);
+            s.state = op.kind === "end" ? "ended" : "waiting";
+          } else if (op.kind === "restart") {
+            const s = pick(op.pick, "waiting");
+            if (s) admit(s);
+          } else if (op.kind === "probe") {
+            const s = seqs.length > 0 ? seqs[op.pick % seqs.length] : undefined;
+            if (s) both("probe", (pool, i) => hits(pool, s.chains[i], s.blocks));
+          } else {
+            // As after an executor swap: everything is preempted, then the cache is dropped.
+            for (const s of seqs) {
+              if (s.state !== "running") continue;
+              release(s);
+              s.state = "waiting";
+            }
+            pools.forEach((pool) => pool.dropCache(0));
+          }
+          both("free blocks", (pool) => pool.freeBlocks);
+          both("evictions", (pool) => pool.evictions);
+          both("cached", (pool) => Array.from({ length: n }, (_, b) => pool.isCached(b)));
+        }
+      },
+    ),
+    { numRuns: 400 },
   );
 });
