@@ -1033,47 +1033,54 @@ export class Engine {
   }
 
   #commit(batch: Batch, reqs: Request[], out: StepOutput, now: number): void {
-    const bs = this.pool.blockSize;
+    // Runs once per sequence per step: everything loop-invariant is read once.
+    const pool = this.pool, bs = pool.blockSize, caching = pool.policy.prefixCaching;
     const tok = this.model.tokenizer;
-    const eos = this.model.config.eosTokenIds;
+    const eos = this.model.config.eosTokenIds, vocab = this.model.config.vocabSize;
     const maxLen = this.limits.maxModelLen;
-    for (let i = 0; i < batch.sequences.length; i++) {
-      const s = batch.sequences[i];
+    const detokenize = this.#detokenize, onGap = this.#onTokenGap;
+    const seqs = batch.sequences, tokens = out.tokens, stats = this.#stats;
+    for (let i = 0; i < seqs.length; i++) {
+      const s = seqs[i];
       const r = reqs[i];
       if (r.status !== "running") continue; // aborted while the step ran
       r.numComputedTokens += s.tokens.length;
       const full = Math.floor((r.numComputedTokens - r.base) / bs);
-      for (let k = r.registeredBlocks; k < full && this.pool.policy.prefixCaching; k++) {
-        this.pool.commitBlock(r, k, r.blockTable[k]);
+      if (full > r.registeredBlocks) {
+        if (caching) {
+          for (let k = r.registeredBlocks; k < full; k++) pool.commitBlock(r, k, r.blockTable[k]);
+        }
+        r.registeredBlocks = full;
       }
-      r.registeredBlocks = Math.max(r.registeredBlocks, full);
       if (!s.sample) continue;
-      const token = out.tokens[i];
-      if (!Number.isInteger(token) || token < 0 || token >= this.model.config.vocabSize) {
+      const token = tokens[i];
+      // (t | 0) === t: an integer in int32 range, and never a string or NaN.
+      if ((token | 0) !== token || token < 0 || token >= vocab) {
         this.#end(r, "error", now, `executor returned token ${token}, outside the vocabulary`);
         continue;
       }
       r.outputTokens.push(token);
-      this.#stats.generationTokens++;
+      stats.generationTokens++;
       if (r.firstTokenTime < 0) r.firstTokenTime = now;
       else {
         const gap = now - r.lastTokenTime;
         if (gap > r.maxTokenGap) r.maxTokenGap = gap;
-        this.#onTokenGap?.(gap);
+        onGap?.(gap);
       }
       r.lastTokenTime = now;
-      const isEos = !r.sampling.ignoreEos && eos.includes(token);
-      const isStopId = r.sampling.stopTokenIds.includes(token);
+      const sampling = r.sampling;
+      const isEos = !sampling.ignoreEos && eos.includes(token);
+      const isStopId = sampling.stopTokenIds.length > 0 && sampling.stopTokenIds.includes(token);
       let text = "";
       let stopped = false;
-      if (this.#detokenize || r.sampling.stop.length > 0) {
+      if (detokenize || sampling.stop.length > 0) {
         ({ text, stopped } = r.detokenize(tok, isEos || isStopId));
       }
       if (r.stream) {
         r.listener({ type: "token", id: r.id, token, text, logprob: out.logprobs?.[i], time: now });
       } else if (text) r.deferText(text);
       if (isEos || isStopId || stopped) this.#end(r, "stop", now);
-      else if (r.outputTokens.length >= r.sampling.maxTokens || r.numTokens >= maxLen) {
+      else if (r.outputTokens.length >= sampling.maxTokens || r.numTokens >= maxLen) {
         this.#end(r, "length", now);
       }
     }

@@ -14,6 +14,7 @@ import type {
   RequestStatus,
   RequestView,
   SamplingParams,
+  TokenIds,
 } from "./types.ts";
 import type { Tokenizer } from "./model/types.ts";
 
@@ -31,7 +32,7 @@ export class Request implements RequestView, BlockChain {
   /** Program id for multi-turn policies. */
   readonly programId: string | undefined;
   /** Prompt token ids. */
-  readonly promptTokens: readonly number[];
+  readonly promptTokens: TokenIds;
   /** Generated token ids. */
   readonly outputTokens: number[] = [];
   /** Sampling and stopping. */
@@ -92,6 +93,8 @@ export class Request implements RequestView, BlockChain {
 
   /** This request's entry in the executor batch, reused step after step. */
   #seq: BatchSequence | undefined;
+  /** A decode's one token, the batch entry's `tokens` (reused). */
+  readonly #one: number[] = [0];
   /** Tokens of a block that reaches past the prompt, copied here for hashing. */
   #blockScratch: number[] = [];
 
@@ -109,7 +112,7 @@ export class Request implements RequestView, BlockChain {
     arrivalTime: number;
     priority: number;
     programId?: string;
-    promptTokens: number[];
+    promptTokens: TokenIds;
     sampling: SamplingParams;
     hidden?: { outputLength: number };
     listener: RequestListener;
@@ -158,8 +161,8 @@ export class Request implements RequestView, BlockChain {
       hidden: this.hidden,
     };
     if (n === 1) {
-      if (s.tokens.length !== 1) s.tokens = [0];
-      s.tokens[0] = this.tokenAt(start);
+      this.#one[0] = this.tokenAt(start);
+      s.tokens = this.#one;
     } else s.tokens = this.tokens(start, start + n);
     s.startPos = start;
     s.blockTable = this.blockTable;
@@ -176,9 +179,10 @@ export class Request implements RequestView, BlockChain {
     return i < p ? this.promptTokens[i] : this.outputTokens[i - p];
   }
 
-  /** Tokens at positions `[from, to)`. */
-  tokens(from: number, to: number): number[] {
-    if (to <= this.promptTokens.length) return this.promptTokens.slice(from, to);
+  /** Tokens at positions `[from, to)`: a view of the prompt when they lie inside it. */
+  tokens(from: number, to: number): TokenIds {
+    const p = this.promptTokens;
+    if (to <= p.length) return p instanceof Int32Array ? p.subarray(from, to) : p.slice(from, to);
     const out = new Array<number>(to - from);
     for (let i = from; i < to; i++) out[i - from] = this.tokenAt(i);
     return out;
@@ -188,7 +192,7 @@ export class Request implements RequestView, BlockChain {
    * The array holding full block `i`'s tokens from {@link blockOffset}: the prompt itself
    * when the block lies inside it (no copy), else a scratch copy that the next call reuses.
    */
-  blockArray(i: number, blockSize: number): readonly number[] {
+  blockArray(i: number, blockSize: number): TokenIds {
     const from = this.base + i * blockSize;
     if (from + blockSize <= this.promptTokens.length) return this.promptTokens;
     const out = this.#blockScratch;

@@ -8,7 +8,7 @@
 
 import { UsageError } from "./errors.ts";
 import { Request, type RequestListener } from "./request.ts";
-import type { RequestInput, SamplingParams } from "./types.ts";
+import type { RequestInput, SamplingParams, TokenIds } from "./types.ts";
 import type { Model } from "./model/types.ts";
 
 /** Engine defaults for sampling fields a request leaves out. */
@@ -49,10 +49,10 @@ export function validateRequest(
 ): Request {
   if (typeof listener !== "function") throw new UsageError("a request needs a listener function");
   const cfg = ctx.model.config;
-  let tokens: number[];
+  let tokens: TokenIds;
   if (input.promptTokens !== undefined) {
-    if (!Array.isArray(input.promptTokens)) {
-      throw new UsageError("promptTokens must be an array of token ids", "prompt");
+    if (!Array.isArray(input.promptTokens) && !(input.promptTokens instanceof Int32Array)) {
+      throw new UsageError("promptTokens must be an array or Int32Array of token ids", "prompt");
     }
     const given = input.promptTokens, vocab = cfg.vocabSize;
     for (let i = 0; i < given.length; i++) {

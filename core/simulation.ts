@@ -18,6 +18,7 @@ import { UsageError } from "./errors.ts";
 import { recordRequest, type RequestRecord } from "./metrics/request_metrics.ts";
 import { meetsSlo, type ServeSummary, type Slo, summarize } from "./metrics/summary.ts";
 import { NumberList, RunLengthList } from "./metrics/stats.ts";
+import type { TokenIds } from "./types.ts";
 
 /** One request of a simulated workload. */
 export interface SimRequest {
@@ -156,10 +157,19 @@ export function syntheticPromptTokens(
   length: number,
   vocabSize: number,
 ): number[] {
-  const out = new Array<number>(length);
+  return Array.from(fillSyntheticTokens(new Int32Array(length), seed, index, vocabSize));
+}
+
+/** Fill `out` with the ids {@link syntheticPromptTokens} gives; returns `out`. */
+function fillSyntheticTokens(
+  out: Int32Array,
+  seed: number,
+  index: number,
+  vocabSize: number,
+): Int32Array {
   const span = Math.max(1, vocabSize - 16); // stay above the special ids
   let h = (Math.imul(index + 1, 0x9e3779b1) ^ Math.imul(seed + 7, 0x85ebca6b)) >>> 0;
-  for (let i = 0; i < length; i++) {
+  for (let i = 0; i < out.length; i++) {
     h = (Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
     out[i] = 16 + (h % span);
   }
@@ -236,21 +246,24 @@ async function drive(
   const closed = load.kind === "closed" ? load : undefined;
 
   // One synthetic system prompt (its longest use), shared by the requests that ask for it.
-  let system: number[] = [];
-  const systemPrompt = (n: number): number[] => {
-    if (system.length < n) system = syntheticPromptTokens(seed, -1, n, vocab);
-    return system.slice(0, n);
-  };
+  // Prompts are Int32Arrays: they live outside the heap the garbage collector copies.
+  let system: Int32Array = new Int32Array(0);
   const submit = (req: SimRequest, index: number, attempt: number, at: number) => {
     let p = req.promptLength, d = req.outputLength;
     if (p + d > maxLen) [p, d] = clipToContext(p, d, maxLen);
     if (p + 1 > poolTokens) p = poolTokens - 1;
     const shared = Math.min(req.sharedPrefix ?? 0, p - 1);
-    const tokens = req.promptTokens && req.promptTokens.length === p
-      ? req.promptTokens
-      : shared > 0
-      ? [...systemPrompt(shared), ...syntheticPromptTokens(seed, index, p - shared, vocab)]
-      : syntheticPromptTokens(seed, index, p, vocab);
+    let tokens: TokenIds;
+    if (req.promptTokens && req.promptTokens.length === p) tokens = req.promptTokens;
+    else {
+      if (system.length < shared) {
+        system = fillSyntheticTokens(new Int32Array(shared), seed, -1, vocab);
+      }
+      const ids = new Int32Array(p);
+      ids.set(system.subarray(0, shared));
+      fillSyntheticTokens(ids.subarray(shared), seed, index, vocab);
+      tokens = ids;
+    }
     const maxTokens = Math.max(d, Math.min(req.maxTokens ?? d, maxLen - p));
     const id = attempt === 0 ? req.id : `${req.id}#${attempt}`;
     engine.add(

@@ -29,12 +29,18 @@ export interface SamplingParams {
   logprobs: number;
 }
 
+/**
+ * Token ids: a plain array, or an `Int32Array`, which lives outside the garbage-collected
+ * heap (cheaper for long prompts, and what simulations use). Read-only to whoever receives it.
+ */
+export type TokenIds = readonly number[] | Int32Array;
+
 /** What a caller submits. Only the prompt is required. */
 export interface RequestInput {
   /** Unique id; generated when absent. */
   id?: string;
-  /** Prompt as token ids (kept by reference: do not change the array after submitting). Either this or `prompt`. */
-  promptTokens?: number[];
+  /** Prompt as token ids (kept by reference: do not change them after submitting). Either this or `prompt`. */
+  promptTokens?: TokenIds;
   /** Prompt as text, encoded with the model's tokenizer. */
   prompt?: string;
   /** Sampling parameters; anything missing takes the engine default. */
@@ -75,7 +81,7 @@ export interface RequestView {
   /** Program (multi-turn session) this request belongs to, if any. */
   readonly programId: string | undefined;
   /** Prompt token ids. */
-  readonly promptTokens: readonly number[];
+  readonly promptTokens: TokenIds;
   /** Tokens generated so far (they survive preemption). */
   readonly outputTokens: readonly number[];
   /** Prompt length plus tokens generated so far. */
@@ -178,8 +184,8 @@ export interface Plan {
 export interface BatchSequence {
   /** Request id. */
   id: string;
-  /** Token ids to feed this step. */
-  tokens: number[];
+  /** Token ids to feed this step (may be a view of the prompt: never write to it). */
+  tokens: TokenIds;
   /** Position of the first of `tokens` (the number of tokens already in the KV cache). */
   startPos: number;
   /** Physical KV block ids covering positions `0 .. startPos + tokens.length - 1`. */

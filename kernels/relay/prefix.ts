@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { TokenIds } from "../../core/types.ts";
+
 /** A shared prompt: its token ids (BOS included) and a stable id derived from them. */
 export interface SharedPrompt {
   /** Changes whenever the tokens change. */
@@ -14,7 +16,7 @@ export interface SharedPrompt {
 }
 
 /** A 32-bit FNV-1a hash of token ids, as hex. */
-function hashTokens(tokens: readonly number[]): string {
+function hashTokens(tokens: TokenIds): string {
   let h = 0x811c9dc5;
   for (const t of tokens) {
     h ^= t & 0xffff;
@@ -26,15 +28,15 @@ function hashTokens(tokens: readonly number[]): string {
 }
 
 /** The shared prompt made of `tokens`. */
-export function sharedPrompt(tokens: readonly number[]): SharedPrompt {
-  return { id: `${tokens.length}-${hashTokens(tokens)}`, tokens: [...tokens] };
+export function sharedPrompt(tokens: TokenIds): SharedPrompt {
+  return { id: `${tokens.length}-${hashTokens(tokens)}`, tokens: Array.from(tokens) };
 }
 
 /**
  * Whether a request with `prompt` can sit after `shared`: the prompt starts with it and
  * has at least one token of its own (the one the request computes first).
  */
-export function extendsPrompt(prompt: readonly number[], shared: readonly number[]): boolean {
+export function extendsPrompt(prompt: TokenIds, shared: TokenIds): boolean {
   if (prompt.length <= shared.length) return false;
   for (let i = 0; i < shared.length; i++) if (prompt[i] !== shared[i]) return false;
   return true;
@@ -47,12 +49,12 @@ export function extendsPrompt(prompt: readonly number[], shared: readonly number
  * the group met first), and its longest common prefix is returned.
  */
 export function longestSharedPrefix(
-  prompts: readonly (readonly number[])[],
+  prompts: readonly TokenIds[],
   minSharers: number,
   minPrefix: number,
 ): SharedPrompt | undefined {
   if (minPrefix < 1) throw new RangeError(`minPrefix must be at least 1, got ${minPrefix}`);
-  const groups = new Map<string, (readonly number[])[]>();
+  const groups = new Map<string, TokenIds[]>();
   for (const p of prompts) {
     if (p.length <= minPrefix) continue;
     const key = p.slice(0, minPrefix).join(",");
@@ -60,7 +62,7 @@ export function longestSharedPrefix(
     if (g) g.push(p);
     else groups.set(key, [p]);
   }
-  let best: (readonly number[])[] | undefined;
+  let best: TokenIds[] | undefined;
   for (const g of groups.values()) if (!best || g.length > best.length) best = g;
   if (!best || best.length < Math.max(1, minSharers)) return undefined;
   let len = Math.min(...best.map((p) => p.length - 1));

@@ -11,7 +11,7 @@
  */
 
 import type { Executor, SwapCopy } from "../../core/slots.ts";
-import type { Batch, StepOutput, TokenLogprob } from "../../core/types.ts";
+import type { Batch, StepOutput, TokenIds, TokenLogprob } from "../../core/types.ts";
 import type { ModelConfig, ModelWeights } from "../../core/model/types.ts";
 import { sampleToken } from "../../core/sampling.ts";
 import { UsageError } from "../../core/errors.ts";
@@ -249,7 +249,7 @@ export class WasmExecutor implements Executor {
    * logits row).
    */
   #passes(
-    rows: { tokens: number[]; startPos: number; table: number; base: number; sample: boolean }[],
+    rows: { tokens: TokenIds; startPos: number; table: number; base: number; sample: boolean }[],
     total: number,
     onLogits: (row: number, k: number) => void,
   ): void {

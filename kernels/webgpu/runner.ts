@@ -10,6 +10,7 @@
  */
 
 import type { ModelConfig, ModelWeights } from "../../core/model/types.ts";
+import type { TokenIds } from "../../core/types.ts";
 import type { Gpu } from "./device.ts";
 import { UsageError } from "../../core/errors.ts";
 import {
@@ -67,7 +68,7 @@ export interface RunnerLimits {
 /** One sequence of a forward pass, flattened for the GPU. */
 export interface RunnerSequence {
   /** Token ids fed. */
-  tokens: readonly number[];
+  tokens: TokenIds;
   /** Position of the first token. */
   startPos: number;
   /** Block table of the positions at or after `prefixLen`. */

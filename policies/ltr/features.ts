@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { TokenIds } from "../../core/types.ts";
 /** How prompts become feature vectors. */
 export interface FeatureConfig {
   /** Hashed feature slots (a power of two). */
@@ -59,7 +60,7 @@ export class Featurizer {
   }
 
   /** The score of `tokens` under linear `weights` without building a vector. */
-  dot(tokens: readonly number[], weights: Float32Array): number {
+  dot(tokens: TokenIds, weights: Float32Array): number {
     this.#fill(tokens);
     let s = 0;
     for (let k = 0; k < this.#n; k++) {
@@ -72,7 +73,7 @@ export class Featurizer {
   }
 
   /** The sparse vector of `tokens`. */
-  vector(tokens: readonly number[]): SparseVector {
+  vector(tokens: TokenIds): SparseVector {
     this.#fill(tokens);
     const n = this.#n;
     const index = new Int32Array(n), value = new Float32Array(n);
@@ -93,7 +94,7 @@ export class Featurizer {
     if (this.#acc[slot] === 0) this.#acc[slot] = 1e-30;
   }
 
-  #fill(tokens: readonly number[]): void {
+  #fill(tokens: TokenIds): void {
     const { maxN, headTokens } = this.config;
     const len = tokens.length;
     const w = 1 / Math.sqrt(Math.max(1, len));

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { TokenIds } from "../../core/types.ts";
 import { UsageError } from "../../core/errors.ts";
 import { type FeatureConfig, Featurizer } from "./features.ts";
 
@@ -51,7 +52,7 @@ export class LinearRanker {
   }
 
   /** Higher means a shorter expected output. */
-  score(promptTokens: readonly number[]): number {
+  score(promptTokens: TokenIds): number {
     return this.featurizer.dot(promptTokens, this.weights);
   }
 

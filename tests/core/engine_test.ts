@@ -95,6 +95,9 @@ Deno.test("bad requests are refused with the field named, and the engine keeps s
     [{ prompt: "" }, /empty/],
     [{}, /needs a prompt/],
     [{ promptTokens: [1, 99999] }, /token 99999/],
+    [{ promptTokens: new Int32Array([1, 99999]) }, /token 99999/],
+    [{ promptTokens: new Float64Array([1, 2]) as never }, /an array or Int32Array of token ids/],
+    [{ promptTokens: "1 2" as never }, /an array or Int32Array of token ids/],
     [{ prompt: "x", sampling: { temperature: -1 } }, /temperature/],
     [{ prompt: "x", sampling: { topP: 0 } }, /top_p/],
     [{ prompt: "x", sampling: { maxTokens: 0 } }, /max_tokens/],
@@ -116,6 +119,23 @@ Deno.test("bad requests are refused with the field named, and the engine keeps s
   await drain(engine);
   assert.equal(ok.finish?.reason, "length");
   assert.equal(ok.tokens.length, 4);
+});
+
+Deno.test("an Int32Array prompt generates what the same ids in an array do, and shares its cached blocks", async () => {
+  const engine = await Engine.create({ model: tiny, clock: new VirtualClock(), log: () => {} });
+  const ids = tiny.tokenizer.encode("a prompt long enough to fill a few KV blocks", {
+    addBos: true,
+  });
+  const sampling = { maxTokens: 8, temperature: 0, ignoreEos: true };
+  const plain = collect(engine, { promptTokens: ids, sampling });
+  await drain(engine);
+  const hitsBefore = engine.stats.prefixHitTokens;
+  const typed = collect(engine, { promptTokens: Int32Array.from(ids), sampling });
+  await drain(engine);
+  assert.equal(typed.finish?.reason, "length");
+  assert.deepEqual(typed.tokens, plain.tokens);
+  assert.ok(engine.stats.prefixHitTokens > hitsBefore, "the typed prompt hit the cached blocks");
+  assert.equal(typed.finish?.usage.cachedTokens, engine.stats.prefixHitTokens - hitsBefore);
 });
 
 Deno.test("a throwing plugin is replaced by its slot's default for the step, logged once, and loses no request", async () => {
