@@ -319,6 +319,32 @@ export class BlockPool {
   lookup(hash: number, parent: number, tokens: ArrayLike<number>, from: number): number {
     // Every hit starts with a first block's lookup: register what that group kept unhashed.
     if (this.#groups.size > 0) this.flushGroup(hash);
+    return this.#find(hash, parent, tokens, from);
+  }
+
+  /**
+   * How many leading full blocks of `chain` (at most `max`) the cache holds, as a prefix
+   * hit would take them; their ids go to `out[0 ..]`.
+   */
+  prefixHits(chain: BlockChain, max: number, out: number[]): number {
+    if (!this.policy.prefixCaching || max <= 0) return 0;
+    const bs = this.blockSize;
+    if (this.#groups.size > 0) this.flushGroup(chain.hashOfBlock(0, bs));
+    let n = 0;
+    for (; n < max; n++) {
+      const b = this.#find(
+        chain.hashOfBlock(n, bs),
+        chain.parentHashOfBlock(n, bs),
+        chain.blockArray(n, bs),
+        chain.blockOffset(n, bs),
+      );
+      if (b < 0) break;
+      out[n] = b;
+    }
+    return n;
+  }
+
+  #find(hash: number, parent: number, tokens: ArrayLike<number>, from: number): number {
     const block = this.#byHash.get(hash);
     if (block < 0 || this.#parent[block] !== parent) return -1;
     const base = block * this.blockSize;

@@ -212,6 +212,8 @@ export class Engine {
   #swaps = { out: [] as SwapCopy[], into: [] as SwapCopy[], outReqs: [] as Request[] };
   /** The plan last checked and its scheduled requests, so applying it looks none up again. */
   #checked: { plan: Plan | undefined; reqs: Request[] } = { plan: undefined, reqs: [] };
+  /** Prefix-hit block ids of the latest lookup (reused). */
+  readonly #hitScratch: number[] = [];
   #stepListeners: ((r: StepReport) => void)[] = [];
   /**
    * The queues as policies see them: frozen copies, renewed when a queue changes. A policy
@@ -964,20 +966,11 @@ export class Engine {
       this.#runningChanged = true;
       return;
     }
-    const maxHit = Math.floor((r.numTokens - 1 - r.base) / bs);
-    let hits = 0;
-    if (this.pool.policy.prefixCaching) {
-      for (; hits < maxHit; hits++) {
-        const b = this.pool.lookup(
-          r.hashOfBlock(hits, bs),
-          r.parentHashOfBlock(hits, bs),
-          r.blockArray(hits, bs),
-          r.blockOffset(hits, bs),
-        );
-        if (b < 0) break;
-        this.pool.acquire(b);
-        r.blockTable.push(b);
-      }
+    const found = this.#hitScratch;
+    const hits = this.pool.prefixHits(r, Math.floor((r.numTokens - 1 - r.base) / bs), found);
+    for (let i = 0; i < hits; i++) {
+      this.pool.acquire(found[i]);
+      r.blockTable.push(found[i]);
     }
     r.numComputedTokens = r.base + hits * bs;
     r.registeredBlocks = hits;
@@ -1197,19 +1190,10 @@ export class Engine {
       if (r.probeStep === step()) return;
       let hits = 0, freeHits = 0;
       place(r);
-      if (pool.policy.prefixCaching && r.swappedTokens === 0) {
-        const bs = pool.blockSize;
-        const maxHit = Math.floor((r.numTokens - 1 - r.base) / bs);
-        for (; hits < maxHit; hits++) {
-          const b = pool.lookup(
-            r.hashOfBlock(hits, bs),
-            r.parentHashOfBlock(hits, bs),
-            r.blockArray(hits, bs),
-            r.blockOffset(hits, bs),
-          );
-          if (b < 0) break;
-          if (pool.refCount(b) === 0) freeHits++;
-        }
+      if (r.swappedTokens === 0) {
+        const found = this.#hitScratch;
+        hits = pool.prefixHits(r, Math.floor((r.numTokens - 1 - r.base) / pool.blockSize), found);
+        for (let i = 0; i < hits; i++) if (pool.refCount(found[i]) === 0) freeHits++;
       }
       r.probeStep = step();
       r.probeHits = hits;
