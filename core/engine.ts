@@ -495,11 +495,16 @@ export class Engine {
   ): Promise<{ report: StepReport; ok: boolean }> {
     let out: StepOutput | undefined;
     let duration = 0;
-    const swapped = await this.#runSwaps(batch);
+    const { out: swapOut, into: swapIn } = this.#swaps;
+    const swapped = swapOut.length > 0 || swapIn.length > 0
+      ? await this.#runSwaps(batch)
+      : NO_SWAPS;
     if (swapped.ok && batch.sequences.length > 0) {
       const t0 = performance.now();
       try {
-        out = await this.executor.run(batch);
+        // A simulated executor answers at once: no promise to wait for.
+        const res = this.executor.run(batch);
+        out = isPromise(res) ? await res : res;
       } catch (e) {
         this.#failBatch(batch, e);
       }
@@ -1080,12 +1085,12 @@ export class Engine {
   }
 
   /**
-   * Copy this step's swapped KV to and from host memory before the batch runs. If the
-   * executor fails, the requests swapped out are recomputed later and the batch fails.
+   * Copy this step's swapped KV to and from host memory before the batch runs (called only
+   * when there is some). If the executor fails, the requests swapped out are recomputed
+   * later and the batch fails.
    */
   async #runSwaps(batch: Batch): Promise<{ readonly ok: boolean; readonly seconds: number }> {
     const { out, into, outReqs } = this.#swaps;
-    if (out.length === 0 && into.length === 0) return NO_SWAPS;
     this.#swaps = { out: [], into: [], outReqs: [] };
     const t0 = performance.now();
     let ok = true, seconds = 0;
@@ -1312,6 +1317,10 @@ export class Engine {
     }
     return done;
   }
+}
+
+function isPromise<T>(x: T | Promise<T>): x is Promise<T> {
+  return typeof (x as { then?: unknown }).then === "function";
 }
 
 /** What a step without swap copies reports (shared: the step loop allocates nothing for it). */

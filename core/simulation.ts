@@ -157,19 +157,20 @@ export function syntheticPromptTokens(
   length: number,
   vocabSize: number,
 ): number[] {
-  return Array.from(fillSyntheticTokens(new Int32Array(length), seed, index, vocabSize));
+  return Array.from(fillSyntheticTokens(new Int32Array(length), 0, seed, index, vocabSize));
 }
 
-/** Fill `out` with the ids {@link syntheticPromptTokens} gives; returns `out`. */
+/** Fill `out[from ..]` with the ids {@link syntheticPromptTokens} gives; returns `out`. */
 function fillSyntheticTokens(
   out: Int32Array,
+  from: number,
   seed: number,
   index: number,
   vocabSize: number,
 ): Int32Array {
   const span = Math.max(1, vocabSize - 16); // stay above the special ids
   let h = (Math.imul(index + 1, 0x9e3779b1) ^ Math.imul(seed + 7, 0x85ebca6b)) >>> 0;
-  for (let i = 0; i < out.length; i++) {
+  for (let i = from; i < out.length; i++) {
     h = (Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
     out[i] = 16 + (h % span);
   }
@@ -257,12 +258,11 @@ async function drive(
     if (req.promptTokens && req.promptTokens.length === p) tokens = req.promptTokens;
     else {
       if (system.length < shared) {
-        system = fillSyntheticTokens(new Int32Array(shared), seed, -1, vocab);
+        system = fillSyntheticTokens(new Int32Array(shared), 0, seed, -1, vocab);
       }
       const ids = new Int32Array(p);
-      ids.set(system.subarray(0, shared));
-      fillSyntheticTokens(ids.subarray(shared), seed, index, vocab);
-      tokens = ids;
+      for (let i = 0; i < shared; i++) ids[i] = system[i];
+      tokens = fillSyntheticTokens(ids, shared, seed, index, vocab);
     }
     const maxTokens = Math.max(d, Math.min(req.maxTokens ?? d, maxLen - p));
     const id = attempt === 0 ? req.id : `${req.id}#${attempt}`;

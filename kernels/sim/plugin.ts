@@ -141,7 +141,7 @@ async function create(opts: SimOptions, ctx: PluginContext): Promise<Executor> {
     simulated: true,
     relay: true,
     costModel: cost,
-    async run(batch: Batch): Promise<StepOutput> {
+    run(batch: Batch): StepOutput | Promise<StepOutput> {
       const seqs = batch.sequences;
       const tokens = new Int32Array(seqs.length);
       for (let i = 0; i < seqs.length; i++) {
@@ -158,8 +158,9 @@ async function create(opts: SimOptions, ctx: PluginContext): Promise<Executor> {
         } else tokens[i] = other;
       }
       const duration = cost.stepTime(batchShape(batch));
-      if (opts.realtime) await new Promise((r) => setTimeout(r, duration * 1000));
-      return { tokens, duration };
+      const out = { tokens, duration };
+      if (!opts.realtime) return out;
+      return new Promise((r) => setTimeout(() => r(out), duration * 1000));
     },
     // Swapping: each block's KV crosses the host link (a fitted CPU profile has no link).
     swap(out, into): number {
