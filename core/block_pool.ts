@@ -133,10 +133,11 @@ export interface BlockChain {
 
 /**
  * Chains whose first blocks hash alike, so their later blocks can hash alike too: any prefix
- * hit on them starts with a lookup of `key`. While one placement of one chain is all the
- * group has ever held ("lazy"), its full blocks are kept unhashed: nothing else can
- * duplicate them, and no lookup has asked for them. The first lookup of `key`, or a second
- * placement joining, registers them (in commit order) and makes the group eager.
+ * hit on them starts with a lookup of `key`. While one chain is all the group has ever held
+ * ("lazy"), its full blocks are kept unhashed, by position: a block can only duplicate the
+ * same chain's block at the same position (its own earlier placement), and a prefix hit on
+ * the group can only be the block at each position. A second chain joining registers them
+ * (in position order) and makes the group eager.
  */
 class CacheGroup {
   lazy = true;
@@ -147,9 +148,8 @@ class CacheGroup {
   pending = 0;
   /** Blocks registered in the hash index. */
   registered = 0;
-  /** Pending blocks and their positions in the owner, in commit order (stale entries skipped). */
-  readonly blocks: number[] = [];
-  readonly positions: number[] = [];
+  /** The pending block at each position of the owner (stale once evicted: check the pool). */
+  readonly at: number[] = [];
   constructor(readonly key: number, readonly owner: BlockChain) {}
 }
 
@@ -288,13 +288,22 @@ export class BlockPool {
     if (!this.policy.prefixCaching || this.isCached(block)) return;
     const g = chain.cacheGroup as CacheGroup | undefined;
     const group = g?.alive ? g : this.#join(chain);
-    if (group.lazy) {
-      this.#groupOf[block] = group;
-      this.#pendingPos[block] = k;
-      group.pending++;
-      group.blocks.push(block);
-      group.positions.push(k);
-    } else this.#registerIn(group, block, chain, k);
+    if (!group.lazy) {
+      this.#registerIn(group, block, chain, k);
+      return;
+    }
+    // Its earlier placement's block here is still cached: that copy stays the canonical one.
+    if (this.#pendingAt(group, k) >= 0) return;
+    this.#groupOf[block] = group;
+    this.#pendingPos[block] = k;
+    group.pending++;
+    group.at[k] = block;
+  }
+
+  /** The group's pending block at position `k`, or -1. */
+  #pendingAt(g: CacheGroup, k: number): number {
+    const b = g.at[k];
+    return b !== undefined && this.#groupOf[b] === g && this.#pendingPos[b] === k ? b : -1;
   }
 
   /**
@@ -315,7 +324,11 @@ export class BlockPool {
     this.#dropIfEmpty(g);
   }
 
-  /** The cached block holding exactly this prefix block, or -1. */
+  /**
+   * The cached block holding exactly this prefix block, or -1. Look a chain's blocks up
+   * from its first on, as a prefix hit does: the first block's lookup registers what its
+   * group keeps unhashed. ({@link prefixHits} does the whole walk.)
+   */
   lookup(hash: number, parent: number, tokens: ArrayLike<number>, from: number): number {
     // Every hit starts with a first block's lookup: register what that group kept unhashed.
     if (this.#groups.size > 0) this.flushGroup(hash);
@@ -329,7 +342,8 @@ export class BlockPool {
   prefixHits(chain: BlockChain, max: number, out: number[]): number {
     if (!this.policy.prefixCaching || max <= 0) return 0;
     const bs = this.blockSize;
-    if (this.#groups.size > 0) this.flushGroup(chain.hashOfBlock(0, bs));
+    const g = this.#groups.size > 0 ? this.#groups.get(chain.hashOfBlock(0, bs)) : undefined;
+    if (g?.lazy) return this.#lazyHits(g, chain, max, out);
     let n = 0;
     for (; n < max; n++) {
       const b = this.#find(
@@ -339,6 +353,28 @@ export class BlockPool {
         chain.blockOffset(n, bs),
       );
       if (b < 0) break;
+      out[n] = b;
+    }
+    return n;
+  }
+
+  /** {@link prefixHits} in a lazy group: its owner's blocks by position, tokens compared. */
+  #lazyHits(g: CacheGroup, chain: BlockChain, max: number, out: number[]): number {
+    const bs = this.blockSize, owner = g.owner;
+    if (chain !== owner && chain.parentHashOfBlock(0, bs) !== owner.parentHashOfBlock(0, bs)) {
+      return 0;
+    }
+    let n = 0;
+    for (; n < max; n++) {
+      const b = this.#pendingAt(g, n);
+      if (b < 0) break;
+      if (chain !== owner) {
+        const a = chain.blockArray(n, bs), i = chain.blockOffset(n, bs);
+        const o = owner.blockArray(n, bs), j = owner.blockOffset(n, bs);
+        let same = true;
+        for (let t = 0; t < bs && same; t++) same = a[i + t] === o[j + t];
+        if (!same) break;
+      }
       out[n] = b;
     }
     return n;
@@ -387,7 +423,7 @@ export class BlockPool {
   #join(chain: BlockChain): CacheGroup {
     const key = chain.hashOfBlock(0, this.blockSize);
     let g = this.#groups.get(key);
-    if (g?.lazy) this.#flush(g);
+    if (g?.lazy && g.owner !== chain) this.#flush(g);
     if (!g) {
       g = new CacheGroup(key, chain);
       g.lazy = this.#lazy;
@@ -398,19 +434,18 @@ export class BlockPool {
     return g;
   }
 
-  /** Register a lazy group's pending blocks, in commit order; it is eager from now on. */
+  /** Register a lazy group's pending blocks, in position order; it is eager from now on. */
   #flush(g: CacheGroup): void {
     g.lazy = false;
-    for (let i = 0; i < g.blocks.length; i++) {
-      const b = g.blocks[i], k = g.positions[i];
-      if (this.#groupOf[b] !== g || this.#pendingPos[b] !== k) continue; // evicted since
+    for (let k = 0; k < g.at.length; k++) {
+      const b = this.#pendingAt(g, k);
+      if (b < 0) continue; // never committed, a duplicate, or evicted since
       this.#pendingPos[b] = -1;
       this.#groupOf[b] = undefined;
       g.pending--;
       this.#registerIn(g, b, g.owner, k);
     }
-    g.blocks.length = 0;
-    g.positions.length = 0;
+    g.at.length = 0;
   }
 
   #registerIn(g: CacheGroup, block: number, chain: BlockChain, k: number): void {

@@ -366,7 +366,6 @@ export class Engine {
     this.#byId.set(req.id, req);
     this.#waiting.push(req);
     this.#waitingChanged = true;
-    this.#registerBeforeLookups(req);
     this.#hook("onArrival", (h) => h.onArrival?.(req, req.arrivalTime));
     this.#wake?.();
     return req.id;
@@ -1022,19 +1021,6 @@ export class Engine {
     if (i >= 0) this.#running.splice(i, 1);
     this.#waiting.unshift(r);
     this.#waitingChanged = this.#runningChanged = true;
-    this.#registerBeforeLookups(r);
-  }
-
-  /**
-   * A request entered the waiting queue, and the policies will look for its cached blocks:
-   * register whatever its group keeps unhashed (its own blocks after a preemption, another
-   * request's that share its first block) now, not inside their decision time.
-   */
-  #registerBeforeLookups(r: Request): void {
-    const bs = this.pool.blockSize;
-    if (this.pool.policy.prefixCaching && r.numTokens - 1 - r.base >= bs) {
-      this.pool.flushGroup(r.hashOfBlock(0, bs));
-    }
   }
 
   #releaseBlocks(r: Request, now: number): void {

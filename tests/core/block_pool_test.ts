@@ -336,3 +336,34 @@ Deno.test("block pool: lazy registration behaves exactly as registering every bl
     { numRuns: 400 },
   );
 });
+
+Deno.test("block pool: a lazy group's blocks are hit by position only while the tokens agree", () => {
+  const bs = 2;
+  const pool = new BlockPool(8, bs, lruPolicy(8));
+  const owner = new TestChain([1, 2, 3, 4, 5, 6]);
+  const blocks = [0, 1, 2].map((k) => {
+    const b = pool.allocate(0);
+    pool.commitBlock(owner, k, b);
+    return b;
+  });
+  const found: number[] = [];
+  // Same first block, different second: one hit, as a hash lookup would find.
+  const other = new TestChain([1, 2, 9, 9, 9, 9]);
+  assert.equal(pool.prefixHits(other, 3, found), 1);
+  assert.equal(found[0], blocks[0]);
+  assert.equal(pool.prefixHits(new TestChain([1, 2, 3, 4, 5, 6, 7, 8]), 3, found), 3);
+  assert.deepEqual(found.slice(0, 3), blocks);
+  // The owner placed again computes its blocks anew: the copies are duplicates, not cached.
+  for (let k = 2; k >= 0; k--) pool.release(blocks[k], 0);
+  pool.leave(owner);
+  const again = pool.allocate(0);
+  pool.commitBlock(owner, 0, again);
+  assert.equal(pool.isCached(again), false, "a duplicate of a cached block is not cached");
+  assert.equal(pool.prefixHits(owner, 3, found), 3, "the first copies still serve hits");
+  // Looking up the first block by hash registers the group: the same blocks, by hash now.
+  assert.equal(pool.lookup(owner.hashOfBlock(0, bs), ROOT_HASH, owner.tokens, 0), blocks[0]);
+  assert.equal(
+    pool.lookup(owner.hashOfBlock(1, bs), owner.hashOfBlock(0, bs), owner.tokens, bs),
+    blocks[1],
+  );
+});
