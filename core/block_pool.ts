@@ -150,7 +150,7 @@ class CacheGroup {
   registered = 0;
   /** The pending block at each position of the owner (stale once evicted: check the pool). */
   readonly at: number[] = [];
-  constructor(readonly key: number, readonly owner: BlockChain) {}
+  constructor(readonly key: number, readonly owner: BlockChain, readonly id: number) {}
 }
 
 /** Fixed-size KV blocks: allocation, reference counts, prefix lookup, eviction. */
@@ -171,7 +171,11 @@ export class BlockPool {
   readonly #free: number[] = [];
   readonly #lazy: boolean;
   /** The group of each registered or pending block (committed through {@link commitBlock}). */
-  readonly #groupOf: (CacheGroup | undefined)[];
+  /** The group id of each registered or pending block, -1 for the rest (typed: no write barrier). */
+  readonly #groupOf: Int32Array;
+  /** Live groups by id; ids are reused. */
+  readonly #groupById: (CacheGroup | undefined)[] = [];
+  readonly #freeGroupIds: number[] = [];
   /** Position in its chain of each pending block, -1 for the rest. */
   readonly #pendingPos: Int32Array;
   readonly #groups = new Map<number, CacheGroup>();
@@ -199,7 +203,7 @@ export class BlockPool {
     this.#tokens = new Int32Array(numBlocks * blockSize);
     this.#byHash = new HashIndex(numBlocks);
     this.#lazy = options.lazyRegistration ?? true;
-    this.#groupOf = new Array(numBlocks).fill(undefined);
+    this.#groupOf = new Int32Array(numBlocks).fill(-1);
     this.#pendingPos = new Int32Array(numBlocks).fill(-1);
     for (let b = numBlocks - 1; b >= 0; b--) this.#free.push(b);
   }
@@ -294,7 +298,7 @@ export class BlockPool {
     }
     // Its earlier placement's block here is still cached: that copy stays the canonical one.
     if (this.#pendingAt(group, k) >= 0) return;
-    this.#groupOf[block] = group;
+    this.#groupOf[block] = group.id;
     this.#pendingPos[block] = k;
     group.pending++;
     group.at[k] = block;
@@ -303,7 +307,7 @@ export class BlockPool {
   /** The group's pending block at position `k`, or -1. */
   #pendingAt(g: CacheGroup, k: number): number {
     const b = g.at[k];
-    return b !== undefined && this.#groupOf[b] === g && this.#pendingPos[b] === k ? b : -1;
+    return b !== undefined && this.#groupOf[b] === g.id && this.#pendingPos[b] === k ? b : -1;
   }
 
   /**
@@ -416,7 +420,9 @@ export class BlockPool {
     this.#byHash.clear();
     for (const g of this.#groups.values()) g.alive = false;
     this.#groups.clear();
-    this.#groupOf.fill(undefined);
+    this.#groupById.length = 0;
+    this.#freeGroupIds.length = 0;
+    this.#groupOf.fill(-1);
     this.#pendingPos.fill(-1);
   }
 
@@ -425,9 +431,11 @@ export class BlockPool {
     let g = this.#groups.get(key);
     if (g?.lazy && g.owner !== chain) this.#flush(g);
     if (!g) {
-      g = new CacheGroup(key, chain);
+      const id = this.#freeGroupIds.pop() ?? this.#groupById.length;
+      g = new CacheGroup(key, chain, id);
       g.lazy = this.#lazy;
       this.#groups.set(key, g);
+      this.#groupById[id] = g;
     }
     g.members++;
     chain.cacheGroup = g;
@@ -441,7 +449,7 @@ export class BlockPool {
       const b = this.#pendingAt(g, k);
       if (b < 0) continue; // never committed, a duplicate, or evicted since
       this.#pendingPos[b] = -1;
-      this.#groupOf[b] = undefined;
+      this.#groupOf[b] = -1;
       g.pending--;
       this.#registerIn(g, b, g.owner, k);
     }
@@ -457,18 +465,21 @@ export class BlockPool {
     const tokens = chain.blockArray(k, bs), from = chain.blockOffset(k, bs);
     const base = block * bs;
     for (let i = 0; i < bs; i++) this.#tokens[base + i] = tokens[from + i];
-    this.#groupOf[block] = g;
+    this.#groupOf[block] = g.id;
     g.registered++;
   }
 
   #dropIfEmpty(g: CacheGroup): void {
-    if (g.members > 0 || g.pending > 0 || g.registered > 0) return;
+    if (!g.alive || g.members > 0 || g.pending > 0 || g.registered > 0) return;
     g.alive = false;
     if (this.#groups.get(g.key) === g) this.#groups.delete(g.key);
+    this.#groupById[g.id] = undefined;
+    this.#freeGroupIds.push(g.id);
   }
 
   #unregister(block: number): void {
-    const g = this.#groupOf[block];
+    const id = this.#groupOf[block];
+    const g = id >= 0 ? this.#groupById[id] : undefined;
     if (this.#pendingPos[block] >= 0) {
       this.#pendingPos[block] = -1;
       g!.pending--;
@@ -480,7 +491,7 @@ export class BlockPool {
       if (g) g.registered--;
     }
     if (g) {
-      this.#groupOf[block] = undefined;
+      this.#groupOf[block] = -1;
       this.#dropIfEmpty(g);
     }
   }

@@ -1057,7 +1057,7 @@ export class Engine {
         this.#end(r, "error", now, `executor returned token ${token}, outside the vocabulary`);
         continue;
       }
-      r.outputTokens.push(token);
+      r.appendToken(token);
       stats.generationTokens++;
       if (r.firstTokenTime < 0) r.firstTokenTime = now;
       else {

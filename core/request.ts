@@ -123,15 +123,20 @@ export class Request implements RequestView, BlockChain {
     this.priority = fields.priority;
     this.programId = fields.programId;
     this.promptTokens = fields.promptTokens;
+    this.numTokens = fields.promptTokens.length;
     this.sampling = fields.sampling;
     this.hidden = fields.hidden;
     this.listener = fields.listener;
     this.stream = fields.stream ?? true;
   }
 
-  /** Prompt plus output length. */
-  get numTokens(): number {
-    return this.promptTokens.length + this.outputTokens.length;
+  /** Prompt plus output length (kept in step by {@link appendToken}, read per step often). */
+  numTokens: number;
+
+  /** Append a generated token. */
+  appendToken(token: number): void {
+    this.outputTokens.push(token);
+    this.numTokens++;
   }
 
   /** KV blocks held. */
