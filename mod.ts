@@ -34,7 +34,7 @@ export {
 } from "./core/engine.ts";
 export { type AdmitFn, PlanBuilder } from "./core/plan_builder.ts";
 export { DEFAULT_SAMPLING } from "./core/request_input.ts";
-export { blockHash, BlockPool } from "./core/block_pool.ts";
+export { type BlockChain, blockHash, BlockPool } from "./core/block_pool.ts";
 export { type Clock, VirtualClock, WallClock } from "./core/clock.ts";
 export { PluginError, UsageError } from "./core/errors.ts";
 export { sampleToken, uniform } from "./core/sampling.ts";
