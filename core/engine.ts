@@ -912,7 +912,7 @@ export class Engine {
     const sequences: BatchSequence[] = new Array(count);
     const reqs: Request[] = new Array(count);
     let numTokens = 0, numDecodes = 0;
-    let admitted = false, prefixed = false;
+    let admitted = 0, prefixed = false;
     const bs = this.pool.blockSize;
     const checked = this.#checked.plan === plan ? this.#checked.reqs : undefined;
     for (let i = 0; i < count; i++) {
@@ -920,7 +920,7 @@ export class Engine {
       const r = checked ? checked[i] : this.#byId.get(c.id)!;
       if (r.status === "waiting") {
         this.#admit(r, now);
-        admitted = true;
+        admitted++;
       }
       const n = Math.min(c.numTokens, r.numTokens - r.numComputedTokens);
       const need = Math.ceil((r.numComputedTokens + n - r.base) / bs);
@@ -938,12 +938,18 @@ export class Engine {
       numTokens += n;
       if (n === 1 && start === r.numTokens - 1 && start >= r.promptTokens.length) numDecodes++;
     }
-    if (admitted) {
-      // Compact in place: the queue can hold thousands under overload, and this runs per step.
+    if (admitted > 0) {
+      // The queue can hold thousands under overload. Admissions usually take its head, which
+      // V8 removes without moving the rest; otherwise compact in place.
       const w = this.#waiting;
-      let k = 0;
-      for (let i = 0; i < w.length; i++) if (w[i].status === "waiting") w[k++] = w[i];
-      w.length = k;
+      let head = 0;
+      while (head < w.length && w[head].status !== "waiting") head++;
+      if (head === admitted) w.splice(0, head);
+      else {
+        let k = 0;
+        for (let i = 0; i < w.length; i++) if (w[i].status === "waiting") w[k++] = w[i];
+        w.length = k;
+      }
       this.#waitingChanged = true;
     }
     const batch: Batch = { step: this.#step, sequences, numTokens, numDecodes };
