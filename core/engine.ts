@@ -87,9 +87,10 @@ export interface EngineOptions {
   /**
    * Called with the seconds since the same request's previous token, for every output
    * token after a request's first (the inter-token latency of `vllm bench serve`), whether
-   * or not the request streams. Simulations collect the ITL distribution here.
+   * or not the request streams, in token order; `count` consecutive tokens of one step had
+   * the same gap (most of a step's decodes do). Simulations collect the ITL distribution here.
    */
-  onTokenGap?: (seconds: number) => void;
+  onTokenGap?: (seconds: number, count: number) => void;
   /**
    * What preemption does with a request's KV: "recompute" (default) drops it and computes
    * it again later; "swap" copies it to host memory and back (vLLM's swap space) when the
@@ -191,7 +192,7 @@ export class Engine {
 
   readonly #log: (line: string) => void;
   readonly #detokenize: boolean;
-  readonly #onTokenGap: ((seconds: number) => void) | undefined;
+  readonly #onTokenGap: ((seconds: number, count: number) => void) | undefined;
   readonly #budgetMs: number;
   readonly #slots = new Map<string, ActiveSlot>();
   readonly #pending = new Map<string, ActiveSlot>();
@@ -1044,6 +1045,8 @@ export class Engine {
     const maxLen = this.limits.maxModelLen;
     const detokenize = this.#detokenize, onGap = this.#onTokenGap;
     const seqs = batch.sequences, tokens = out.tokens, stats = this.#stats;
+    // Equal gaps in a row go out as one call (a decode step gives most requests the same one).
+    let gapRun = 0, gapCount = 0;
     for (let i = 0; i < seqs.length; i++) {
       const s = seqs[i];
       const r = reqs[i];
@@ -1069,7 +1072,12 @@ export class Engine {
       else {
         const gap = now - r.lastTokenTime;
         if (gap > r.maxTokenGap) r.maxTokenGap = gap;
-        onGap?.(gap);
+        if (gap === gapRun && gapCount > 0) gapCount++;
+        else {
+          if (gapCount > 0) onGap?.(gapRun, gapCount);
+          gapRun = gap;
+          gapCount = 1;
+        }
       }
       r.lastTokenTime = now;
       const sampling = r.sampling;
@@ -1088,6 +1096,7 @@ export class Engine {
         this.#end(r, "length", now);
       }
     }
+    if (gapCount > 0) onGap?.(gapRun, gapCount);
   }
 
   /**

@@ -190,7 +190,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
     ...o.engine,
     clock,
     detokenize: false,
-    onTokenGap: (gap) => itl.push(gap),
+    onTokenGap: (gap, count) => itl.push(gap, count),
   });
   if (!engine.executor.simulated) {
     await engine.close();

@@ -99,12 +99,12 @@ export class RunLengthList {
   get length(): number {
     return this.#total;
   }
-  /** Append a value. */
-  push(x: number): void {
-    this.#total++;
+  /** Append a value, `count` times. */
+  push(x: number, count = 1): void {
+    this.#total += count;
     const n = this.#n;
     if (n > 0 && this.#values[n - 1] === x) {
-      this.#counts[n - 1]++;
+      this.#counts[n - 1] += count;
       return;
     }
     if (n === this.#values.length) {
@@ -115,7 +115,7 @@ export class RunLengthList {
       this.#counts = c;
     }
     this.#values[n] = x;
-    this.#counts[n] = 1;
+    this.#counts[n] = count;
     this.#n = n + 1;
   }
   /** The runs: values and their counts (views, valid until the next push). */

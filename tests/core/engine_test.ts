@@ -392,7 +392,7 @@ Deno.test("stream false: only the finish event, with the same text and token tim
     registry: registryWith(scriptedExecutor((s) => script[s.outputIndex % script.length])),
     plugins: { executor: { name: "scripted" } },
     clock,
-    onTokenGap: (g) => gaps.push(g),
+    onTokenGap: (g, n) => gaps.push(...Array(n).fill(g)),
   });
   const events: RequestEvent[][] = [[], []];
   engine.add({ promptTokens: byte("a"), sampling: { maxTokens: 50 } }, (ev) => events[0].push(ev));
