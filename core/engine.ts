@@ -822,7 +822,7 @@ export class Engine {
     let tokens = 0;
     const view = this.#view;
     // Filled by index, never shrunk: emptying an array frees its store, and this runs per step.
-    const reqs = this.#checked.reqs;
+    const reqs = this.#checked.reqs, bs = this.pool.blockSize;
     let k = 0;
     this.#checked.plan = undefined;
     for (const c of plan.scheduled) {
@@ -840,7 +840,10 @@ export class Engine {
       if (n > remaining) fail(`gives ${c.id} ${n} tokens but it has ${remaining} to compute`);
       tokens += n;
       reqs[k++] = r!;
-      free -= view.blocksNeeded(r!, n);
+      // A running request's need directly (this runs per sequence per step); the view's otherwise.
+      free -= r!.status === "running"
+        ? Math.max(0, r!.blocksFor(n, bs) - r!.blockTable.length)
+        : view.blocksNeeded(r!, n);
       if (free < 0) {
         fail(`needs more KV blocks than the pool has free (short by ${-free} at ${c.id})`);
       }
@@ -924,7 +927,7 @@ export class Engine {
         admitted++;
       }
       const n = Math.min(c.numTokens, r.numTokens - r.numComputedTokens);
-      const need = Math.ceil((r.numComputedTokens + n - r.base) / bs);
+      const need = r.blocksFor(n, bs);
       while (r.blockTable.length < need) {
         const b = this.pool.allocate(now);
         if (b < 0) throw new Error("KV pool exhausted after a checked plan: engine bug");
@@ -1252,7 +1255,7 @@ export class Engine {
         const r = asRequest(v);
         const bs = pool.blockSize;
         if (r.status !== "waiting") {
-          return Math.max(0, Math.ceil((r.numComputedTokens + n - r.base) / bs) - r.numBlocks);
+          return Math.max(0, r.blocksFor(n, bs) - r.numBlocks);
         }
         probe(r);
         if (r.swappedTokens > 0) return Math.ceil((r.swappedTokens + n) / bs);

@@ -144,6 +144,11 @@ export class Request implements RequestView, BlockChain {
     return this.blockTable.length;
   }
 
+  /** Blocks that hold its computed tokens plus `n` more. */
+  blocksFor(n: number, blockSize: number): number {
+    return Math.ceil((this.numComputedTokens + n - this.base) / blockSize);
+  }
+
   /** The cap on generated tokens. */
   get maxTokens(): number {
     return this.sampling.maxTokens;
