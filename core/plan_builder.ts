@@ -27,6 +27,7 @@ export class PlanBuilder {
   /** Blocks the pool will have free after what is planned so far. */
   freeBlocks: number;
   readonly #view: EngineView;
+  readonly #blockSize: number;
   readonly #admit: AdmitFn;
   /**
    * Whether a request is in the plan: an engine request carries this builder's mark (the
@@ -43,6 +44,7 @@ export class PlanBuilder {
   /** Budgets are clamped to the engine's hard limits by the caller. */
   constructor(view: EngineView, budget: { tokens: number; seqs: number }, admit: AdmitFn) {
     this.#view = view;
+    this.#blockSize = view.kv.blockSize;
     this.#admit = admit;
     this.tokensLeft = budget.tokens;
     this.seqsLeft = budget.seqs;
@@ -103,7 +105,10 @@ export class PlanBuilder {
   }
 
   #addIfRoom(req: RequestView, numTokens: number): boolean {
-    const need = this.#view.blocksNeeded(req, numTokens);
+    // An engine request that runs: its need directly (this runs per sequence per step).
+    const need = req instanceof Request && req.status === "running"
+      ? Math.max(0, req.blocksFor(numTokens, this.#blockSize) - req.blockTable.length)
+      : this.#view.blocksNeeded(req, numTokens);
     if (need > this.freeBlocks) return false;
     this.#take(req, numTokens, need);
     return true;
