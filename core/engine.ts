@@ -213,6 +213,9 @@ export class Engine {
   #swaps = { out: [] as SwapCopy[], into: [] as SwapCopy[], outReqs: [] as Request[] };
   /** The plan last checked and its scheduled requests, so applying it looks none up again. */
   #checked: { plan: Plan | undefined; reqs: Request[] } = { plan: undefined, reqs: [] };
+  /** The latest batch's sequences and their requests (reused). */
+  readonly #batchSeqs: BatchSequence[] = [];
+  readonly #batchReqs: Request[] = [];
   /** Prefix-hit block ids of the latest lookup (reused). */
   readonly #hitScratch: number[] = [];
   #stepListeners: ((r: StepReport) => void)[] = [];
@@ -912,9 +915,10 @@ export class Engine {
       this.#end(this.#byId.get(id)!, "error", now, `refused by the ${name} batcher: ${reason}`);
     }
     for (const id of plan.preempted) this.#preempt(this.#byId.get(id)!, now, true);
+    // The batch's arrays are reused step after step (a batch is valid during its run only).
     const count = plan.scheduled.length;
-    const sequences: BatchSequence[] = new Array(count);
-    const reqs: Request[] = new Array(count);
+    const sequences = this.#batchSeqs, reqs = this.#batchReqs;
+    sequences.length = reqs.length = count;
     let numTokens = 0, numDecodes = 0;
     let admitted = 0, prefixed = false;
     const bs = this.pool.blockSize;
