@@ -236,7 +236,10 @@ export interface TokenLogprob {
 
 /** What an executor returns for a batch. */
 export interface StepOutput {
-  /** Sampled token per sequence (same order as the batch); -1 where `sample` was false. */
+  /**
+   * Sampled token per sequence (same order as the batch); -1 where `sample` was false. The
+   * engine reads them before the next `run`, so an executor may reuse one array.
+   */
   tokens: Int32Array | number[];
   /** Log-probabilities per sequence where requested, else undefined entries. */
   logprobs?: (TokenLogprob | undefined)[];

@@ -137,13 +137,17 @@ async function create(opts: SimOptions, ctx: PluginContext): Promise<Executor> {
     }
     return n;
   };
+  let tokenBuffer = new Int32Array(256);
   return {
     simulated: true,
     relay: true,
     costModel: cost,
     run(batch: Batch): StepOutput | Promise<StepOutput> {
       const seqs = batch.sequences;
-      const tokens = new Int32Array(seqs.length);
+      // One buffer for every step (a fresh typed array per step costs an allocation outside
+      // the heap): the engine reads the tokens before the next step.
+      if (tokenBuffer.length < seqs.length) tokenBuffer = new Int32Array(2 * seqs.length);
+      const tokens = tokenBuffer.subarray(0, seqs.length);
       for (let i = 0; i < seqs.length; i++) {
         const s = seqs[i];
         if (!s.sample) {
