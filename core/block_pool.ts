@@ -170,8 +170,10 @@ export class BlockPool {
   readonly #byHash: HashIndex;
   readonly #free: number[] = [];
   readonly #lazy: boolean;
-  /** The group of each registered or pending block (committed through {@link commitBlock}). */
-  /** The group id of each registered or pending block, -1 for the rest (typed: no write barrier). */
+  /**
+   * The group id of each block registered or pending through {@link commitBlock}, -1 for the
+   * rest (ids in a typed array: no write barrier).
+   */
   readonly #groupOf: Int32Array;
   /** Live groups by id; ids are reused. */
   readonly #groupById: (CacheGroup | undefined)[] = [];
@@ -277,11 +279,23 @@ export class BlockPool {
     from: number,
   ): void {
     if (!this.policy.prefixCaching || this.isCached(block)) return;
-    if (!this.#byHash.add(hash, block)) return;
+    this.#store(block, hash, parent, tokens, from);
+  }
+
+  /** Index `block` under `hash`, keeping its parent and tokens; false for a duplicate. */
+  #store(
+    block: number,
+    hash: number,
+    parent: number,
+    tokens: ArrayLike<number>,
+    from: number,
+  ): boolean {
+    if (!this.#byHash.add(hash, block)) return false; // the canonical copy stays
     this.#hash[block] = hash;
     this.#parent[block] = parent;
     const base = block * this.blockSize;
     for (let i = 0; i < this.blockSize; i++) this.#tokens[base + i] = tokens[from + i];
+    return true;
   }
 
   /**
@@ -458,13 +472,10 @@ export class BlockPool {
 
   #registerIn(g: CacheGroup, block: number, chain: BlockChain, k: number): void {
     const bs = this.blockSize;
-    const hash = chain.hashOfBlock(k, bs);
-    if (!this.#byHash.add(hash, block)) return; // a duplicate: the canonical copy stays
-    this.#hash[block] = hash;
-    this.#parent[block] = chain.parentHashOfBlock(k, bs);
-    const tokens = chain.blockArray(k, bs), from = chain.blockOffset(k, bs);
-    const base = block * bs;
-    for (let i = 0; i < bs; i++) this.#tokens[base + i] = tokens[from + i];
+    const hash = chain.hashOfBlock(k, bs), parent = chain.parentHashOfBlock(k, bs);
+    if (!this.#store(block, hash, parent, chain.blockArray(k, bs), chain.blockOffset(k, bs))) {
+      return;
+    }
     this.#groupOf[block] = g.id;
     g.registered++;
   }

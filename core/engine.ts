@@ -952,8 +952,9 @@ export class Engine {
       const w = this.#waiting;
       let head = 0;
       while (head < w.length && w[head].status !== "waiting") head++;
-      if (head === admitted) { for (let i = 0; i < head; i++) w.shift(); }
-      else {
+      if (head === admitted) {
+        for (let i = 0; i < head; i++) w.shift();
+      } else {
         let k = 0;
         for (let i = 0; i < w.length; i++) if (w[i].status === "waiting") w[k++] = w[i];
         w.length = k;
