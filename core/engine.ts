@@ -469,6 +469,18 @@ export class Engine {
 
   // ---------------------------------------------------------------- the loop
 
+  /** Copy the queues for the policies' view where they changed since the last copy. */
+  #renewViewQueues(): void {
+    if (this.#waitingChanged) {
+      this.#viewWaiting = Object.freeze(this.#waiting.slice());
+      this.#waitingChanged = false;
+    }
+    if (this.#runningChanged) {
+      this.#viewRunning = Object.freeze(this.#running.slice());
+      this.#runningChanged = false;
+    }
+  }
+
   /** Run one iteration; undefined when there is no work. */
   async step(): Promise<StepReport | undefined> {
     if (this.#pending.size > 0) await this.#applySwaps();
@@ -681,6 +693,7 @@ export class Engine {
   /** Scheduler, admission and batcher decide; a plugin that throws or breaks a rule is replaced by its slot's default for this step. */
   #decide(times: Record<string, number>, fallbacks: string[]): Plan {
     const view = this.#view;
+    this.#renewViewQueues(); // engine bookkeeping: not part of the first policy's decision time
     let order: SchedulerOrder;
     try {
       order = this.#timed("scheduler", times, () => this.#impl<Scheduler>("scheduler").order(view));
@@ -1185,17 +1198,11 @@ export class Engine {
     const byId = this.#byId;
     const now = () => this.#now;
     const waiting = (): readonly Request[] => {
-      if (this.#waitingChanged) {
-        this.#viewWaiting = Object.freeze(this.#waiting.slice());
-        this.#waitingChanged = false;
-      }
+      this.#renewViewQueues();
       return this.#viewWaiting;
     };
     const running = (): readonly Request[] => {
-      if (this.#runningChanged) {
-        this.#viewRunning = Object.freeze(this.#running.slice());
-        this.#runningChanged = false;
-      }
+      this.#renewViewQueues();
       return this.#viewRunning;
     };
     const place = (r: Request) => this.#placeFor(r);
