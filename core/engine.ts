@@ -1063,6 +1063,7 @@ export class Engine {
     const pool = this.pool, bs = pool.blockSize, caching = pool.policy.prefixCaching;
     const tok = this.model.tokenizer;
     const eos = this.model.config.eosTokenIds, vocab = this.model.config.vocabSize;
+    const eos0 = eos.length > 0 ? eos[0] : -1;
     const maxLen = this.limits.maxModelLen;
     const detokenize = this.#detokenize, onGap = this.#onTokenGap;
     const seqs = batch.sequences, tokens = out.tokens, stats = this.#stats;
@@ -1102,7 +1103,8 @@ export class Engine {
       }
       r.lastTokenTime = now;
       const sampling = r.sampling;
-      const isEos = !sampling.ignoreEos && eos.includes(token);
+      const isEos = !sampling.ignoreEos &&
+        (token === eos0 || (eos.length > 1 && eos.includes(token)));
       const isStopId = sampling.stopTokenIds.length > 0 && sampling.stopTokenIds.includes(token);
       let text = "";
       let stopped = false;

@@ -171,7 +171,8 @@ export class Request implements RequestView, BlockChain {
       hidden: this.hidden,
     };
     if (n === 1) {
-      this.#one[0] = this.tokenAt(start);
+      const p = this.promptTokens.length;
+      this.#one[0] = start < p ? this.promptTokens[start] : this.outputTokens[start - p];
       s.tokens = this.#one;
     } else s.tokens = this.tokens(start, start + n);
     s.startPos = start;

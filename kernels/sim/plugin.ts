@@ -126,8 +126,8 @@ async function create(opts: SimOptions, ctx: PluginContext): Promise<Executor> {
   let other = Math.min(cfg.vocabSize - 1, 16);
   while (cfg.eosTokenIds.includes(other)) other = (other + 1) % cfg.vocabSize;
   const drawn = new Map<string, number>();
-  const lengthOf = (id: string, hidden?: { outputLength: number }): number => {
-    if (hidden) return hidden.outputLength;
+  /** Output length of a request without a hidden one. */
+  const lengthOf = (id: string): number => {
     let n = drawn.get(id);
     if (n === undefined) {
       // Exponential with the configured mean, seeded by the request id and engine seed.
@@ -154,7 +154,7 @@ async function create(opts: SimOptions, ctx: PluginContext): Promise<Executor> {
           tokens[i] = -1;
           continue;
         }
-        const len = lengthOf(s.id, s.hidden);
+        const len = s.hidden ? s.hidden.outputLength : lengthOf(s.id);
         const last = s.outputIndex + 1 >= len;
         if (last && eos >= 0) {
           tokens[i] = eos;
