@@ -228,6 +228,8 @@ export class Engine {
   #viewRunning: readonly Request[] = [];
   #waitingChanged = true;
   #runningChanged = true;
+  /** Whether any request was ever placed after a shared prompt (the stale check runs then only). */
+  #relayPlaced = false;
   /** This step's shared prompt (RelayAttention) and the hash its requests' blocks chain on. */
   #relay: (SharedPrompt & { root: number }) | undefined;
   #stopping = false;
@@ -542,7 +544,7 @@ export class Engine {
       decisionTime,
       fallbacks,
     };
-    for (const fn of this.#stepListeners) fn(report);
+    for (let i = 0; i < this.#stepListeners.length; i++) this.#stepListeners[i](report);
     return { report, ok: out !== undefined };
   }
 
@@ -743,7 +745,7 @@ export class Engine {
       plan = this.#fallback<Batcher>("batcher").plan(view, order, tools);
       this.#checkPlan(plan, "batcher");
     }
-    for (const slot of Object.keys(times)) {
+    for (const slot in times) {
       const s = this.#stats.decisionTime[slot] ??= { total: 0, max: 0, steps: 0 };
       s.total += times[slot];
       s.max = Math.max(s.max, times[slot]);
@@ -820,14 +822,17 @@ export class Engine {
     // it preempted, 2m + 1 when scheduled or refused (no sets to allocate per step).
     const m = 2 * ++this.#planChecks;
     let free = this.pool.freeBlocks;
-    for (const id of plan.preempted) {
+    for (let i = 0; i < plan.preempted.length; i++) {
+      const id = plan.preempted[i];
       const r = this.#byId.get(id);
       if (!r || r.status !== "running") fail(`preempts ${id}, which is not running`);
       if (r!.planMark === m) fail(`preempts ${id} twice`);
       r!.planMark = m;
       free += this.#view.blocksFreedBy(r!);
     }
-    for (const { id, reason } of plan.refused ?? []) {
+    const refused = plan.refused ?? [];
+    for (let i = 0; i < refused.length; i++) {
+      const { id, reason } = refused[i];
       const r = this.#byId.get(id);
       if (r?.status !== "waiting") fail(`refuses ${id}, which is not waiting`);
       if (typeof reason !== "string" || r!.planMark === m + 1) {
@@ -841,7 +846,8 @@ export class Engine {
     const reqs = this.#checked.reqs, bs = this.pool.blockSize;
     let k = 0;
     this.#checked.plan = undefined;
-    for (const c of plan.scheduled) {
+    for (let i = 0; i < plan.scheduled.length; i++) {
+      const c = plan.scheduled[i];
       const r = this.#byId.get(c.id);
       if (!r || r.status === "finished") fail(`schedules unknown request ${c.id}`);
       if (r!.planMark === m + 1) fail(`schedules request ${c.id} twice`);
@@ -897,6 +903,7 @@ export class Engine {
         }
         : undefined;
     }
+    if (!this.#relayPlaced) return; // no request ever sat after a shared prompt
     const root = this.#relay?.root;
     let stale = false;
     for (const r of this.#running) if (r.base > 0 && r.hashRoot !== root) stale = true;
@@ -916,7 +923,10 @@ export class Engine {
     if (base === r.base && root === r.hashRoot) return;
     // Its cached blocks keep the hashes of where they were: register them before those change.
     if (r.blockHashes.length > 0) this.pool.flushGroup(r.blockHashes[0]);
-    if (extends_) this.#dropSwap(r); // its swapped KV starts at 0, not after the shared prompt
+    if (extends_) {
+      this.#dropSwap(r); // its swapped KV starts at 0, not after the shared prompt
+      this.#relayPlaced = true;
+    }
     r.setBase(base, root);
   }
 
@@ -924,10 +934,15 @@ export class Engine {
   #apply(plan: Plan): [Batch, Request[]] {
     const now = this.#now;
     const name = this.#slots.get("batcher")!.plugin.name;
-    for (const { id, reason } of plan.refused ?? []) {
+    // Indexed loops here and in the check: they run every step, mostly over empty lists.
+    const refused = plan.refused ?? [];
+    for (let i = 0; i < refused.length; i++) {
+      const { id, reason } = refused[i];
       this.#end(this.#byId.get(id)!, "error", now, `refused by the ${name} batcher: ${reason}`);
     }
-    for (const id of plan.preempted) this.#preempt(this.#byId.get(id)!, now, true);
+    for (let i = 0; i < plan.preempted.length; i++) {
+      this.#preempt(this.#byId.get(plan.preempted[i])!, now, true);
+    }
     // The batch's arrays are reused step after step (a batch is valid during its run only).
     const count = plan.scheduled.length;
     const sequences = this.#batchSeqs, reqs = this.#batchReqs;
