@@ -83,12 +83,6 @@ export async function main(args: string[]): Promise<number> {
     shutdownGraceSeconds: v["shutdown-timeout"] as number,
     log,
   });
-  const slots = engine.plugins().map((p) => `${p.slot}=${p.name}`).join(" ");
-  log(`serving ${model.name} on ${server.url} (${slots})`);
-  if (v["api-key"] === undefined) {
-    log("no --api-key: /v1 is open to anyone who can reach this address");
-  }
-
   let signals = 0;
   const stop = () => {
     signals++;
@@ -126,6 +120,13 @@ export async function main(args: string[]): Promise<number> {
     } catch {
       // Not every platform has every signal (SIGHUP on Windows).
     }
+  }
+  // Announce only now: a signal sent on seeing this line finds its listener installed (before,
+  // a quick SIGHUP could still take its default action and end the process).
+  const slots = engine.plugins().map((p) => `${p.slot}=${p.name}`).join(" ");
+  log(`serving ${model.name} on ${server.url} (${slots})`);
+  if (v["api-key"] === undefined) {
+    log("no --api-key: /v1 is open to anyone who can reach this address");
   }
   await server.finished;
   await server.shutdown();
