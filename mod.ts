@@ -32,7 +32,7 @@ export {
   type SlotChoice,
   type StepReport,
 } from "./core/engine.ts";
-export { type AdmitFn, PlanBuilder } from "./core/plan_builder.ts";
+export { type AdmitFn, PlanBuilder, wholePromptBudget } from "./core/plan_builder.ts";
 export { DEFAULT_SAMPLING } from "./core/request_input.ts";
 export { type BlockChain, blockHash, BlockPool } from "./core/block_pool.ts";
 export { type Clock, VirtualClock, WallClock } from "./core/clock.ts";

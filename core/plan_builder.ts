@@ -6,8 +6,16 @@
  * @module
  */
 
-import type { EngineView, Plan, RequestView, ScheduledChunk } from "./types.ts";
+import type { EngineLimits, EngineView, Plan, RequestView, ScheduledChunk } from "./types.ts";
 import { Request } from "./request.ts";
+
+/**
+ * The default token budget of a batcher that never chunks a prompt: room for the longest
+ * prompt the model takes (its context length), and at least 2,048 tokens.
+ */
+export function wholePromptBudget(limits: EngineLimits): number {
+  return Math.max(limits.maxModelLen, 2048);
+}
 
 /** Builders made so far: each marks the engine's requests with its own number. */
 let builders = 0;

@@ -8,6 +8,7 @@
 
 import { definePlugin, type Plugin } from "../../plugins/define.ts";
 import type { Batcher } from "../../core/slots.ts";
+import { wholePromptBudget } from "../../core/plan_builder.ts";
 import { reservedBlocks, type ReservingOptions, reservingOptions } from "../orca/reserve.ts";
 
 const options: ReservingOptions = reservingOptions("requests per batch");
@@ -20,7 +21,7 @@ export const fasterTransformer: Plugin<"batcher", typeof options> = definePlugin
     "request-level batching: a new batch starts only when the last one has drained (FasterTransformer)",
   options,
   create(opts, ctx): Batcher {
-    const tokens = opts.maxNumBatchedTokens ?? Math.max(ctx.limits.maxModelLen, 2048);
+    const tokens = opts.maxNumBatchedTokens ?? wholePromptBudget(ctx.limits);
     return {
       plan(view, order, tools) {
         const b = tools.builder({ tokens, seqs: opts.maxNumSeqs });

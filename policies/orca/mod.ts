@@ -9,6 +9,7 @@
 
 import { definePlugin, type Plugin } from "../../plugins/define.ts";
 import type { Batcher } from "../../core/slots.ts";
+import { wholePromptBudget } from "../../core/plan_builder.ts";
 import {
   outstandingBlocks,
   reservedBlocks,
@@ -28,7 +29,7 @@ export const orca: Plugin<"batcher", typeof options> = definePlugin({
     "iteration-level batching: decodes plus whole new prefills, worst-case KV reservation (Orca)",
   options,
   create(opts, ctx): Batcher {
-    const tokens = opts.maxNumBatchedTokens ?? Math.max(ctx.limits.maxModelLen, 2048);
+    const tokens = opts.maxNumBatchedTokens ?? wholePromptBudget(ctx.limits);
     return {
       plan(view, order, tools) {
         const b = tools.builder({ tokens, seqs: opts.maxNumSeqs });

@@ -15,6 +15,7 @@
 import { z } from "zod";
 import { definePlugin, type Plugin } from "../../plugins/define.ts";
 import type { Batcher } from "../../core/slots.ts";
+import { wholePromptBudget } from "../../core/plan_builder.ts";
 import type { Plan } from "../../core/types.ts";
 
 const options = z.object({
@@ -37,7 +38,7 @@ export const lightllmRouter: Plugin<"batcher", typeof options> = definePlugin({
     "whole-prompt prefill rounds every few decode steps (the LightLLM router Past-Future runs on)",
   options,
   create(opts, ctx): Batcher {
-    const roundTokens = opts.batchMaxTokens ?? Math.max(ctx.limits.maxModelLen, 2048);
+    const roundTokens = opts.batchMaxTokens ?? wholePromptBudget(ctx.limits);
     // Decode steps since the last admission round or pause. Steps the engine ran without
     // asking (fast-forwarded decodes) are counted from the gap in step numbers.
     let waited = opts.maxWaitTokens;

@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { definePlugin, type Plugin } from "../../plugins/define.ts";
 import type { Batcher } from "../../core/slots.ts";
+import { wholePromptBudget } from "../../core/plan_builder.ts";
 
 const options = z.object({
   maxNumBatchedTokens: z.number().int().min(1).optional().describe(
@@ -24,7 +25,7 @@ export const prefillFirst: Plugin<"batcher", typeof options> = definePlugin({
   description: "whole prefills first, decodes only when no prefill fits (vLLM v0)",
   options,
   create(opts, ctx): Batcher {
-    const tokens = opts.maxNumBatchedTokens ?? Math.max(ctx.limits.maxModelLen, 2048);
+    const tokens = opts.maxNumBatchedTokens ?? wholePromptBudget(ctx.limits);
     return {
       plan(view, order, tools) {
         const b = tools.builder({
