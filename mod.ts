@@ -37,7 +37,7 @@ export { DEFAULT_SAMPLING } from "./core/request_input.ts";
 export { type BlockChain, blockHash, BlockPool } from "./core/block_pool.ts";
 export { type Clock, VirtualClock, WallClock } from "./core/clock.ts";
 export { PluginError, UsageError } from "./core/errors.ts";
-export { sampleToken, uniform } from "./core/sampling.ts";
+export { sampleToken, sampleTopK, uniform } from "./core/sampling.ts";
 export { loadModel, type LoadModelOptions, presetModel } from "./core/model/load.ts";
 export { PRESET_NAMES, presetConfig } from "./core/model/presets.ts";
 export { ByteTokenizer } from "./core/model/byte_tokenizer.ts";

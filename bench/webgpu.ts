@@ -12,6 +12,10 @@
  * The yardstick is a streaming-read probe kernel on the same device, and `--peak-gbs`
  * (the GPU's data-sheet bandwidth) when given.
  *
+ * Then the cost of sampling per decode step, end to end (the same step repeated): greedy
+ * (argmax on the GPU), temperature with top-k 50 (candidates selected on the GPU, 50 pairs
+ * per row read back), and the same sampling from whole logits rows read back to the host.
+ *
  * Flags: `--model NAME` (a preset, or `tinyllama-1.1b`: a 1.1B dummy-weight Llama shape),
  * `--batches 1,64 --context 128 --steps 8 --budget-s 20 --weights auto|f32|f16
  * --peak-gbs 3350`.
@@ -29,6 +33,44 @@ import { dummyWeights } from "../core/model/dummy.ts";
 import type { ModelConfig } from "../core/model/types.ts";
 import type { WeightType } from "../kernels/webgpu/wgsl/common.ts";
 import { deviceSeconds } from "../kernels/webgpu/timing.ts";
+import { GREEDY, sampleToken, sampleTopK } from "../core/sampling.ts";
+import type { SamplingParams } from "../core/types.ts";
+
+/** Temperature sampling with top-k 50, as a chat client commonly asks. */
+const TOP_K_50: SamplingParams = { ...GREEDY, temperature: 0.8, topK: 50, seed: 1 };
+
+/** Milliseconds per decode step for each way of sampling (the same step repeated). */
+async function samplingCosts(
+  runner: GpuRunner,
+  seqs: RunnerSequence[],
+  steps: number,
+): Promise<string> {
+  const ways: [string, Partial<RunnerSequence>][] = [
+    ["greedy", { topK: 0, wantLogits: false }],
+    ["top-k 50 on the GPU", { topK: 50, wantLogits: false }],
+    ["top-k 50 from logits rows", { topK: 0, wantLogits: true }],
+  ];
+  const parts: string[] = [];
+  for (const [name, how] of ways) {
+    const batch = seqs.map((s) => ({ ...s, ...how }));
+    let picked = 0;
+    const s = await seconds(async () => {
+      for (let i = 0; i < steps; i++) {
+        const res = await runner.run(batch, 0);
+        for (let r = 0; r < batch.length; r++) {
+          const c = res.candidates[r];
+          const row = res.logits[r];
+          if (c) picked += sampleTopK(c.ids, c.logits, TOP_K_50, i);
+          else if (row) picked += sampleToken(row, TOP_K_50, i).token;
+          else picked += res.greedy[r];
+        }
+      }
+    });
+    if (picked < 0) throw new Error("unreachable");
+    parts.push(`${name} ${(1000 * s / steps).toFixed(2)}`);
+  }
+  return `ms/step: ${parts.join(", ")}`;
+}
 
 /** A 1.1B-parameter Llama shape (TinyLlama's), for dummy weights. */
 const TINYLLAMA: ModelConfig = {
@@ -200,6 +242,9 @@ export async function main(args: string[]): Promise<void> {
         `(${(1000 * device).toFixed(3)} ms/step, ${gbs.toFixed(1)} GB/s = ` +
         `${(100 * gbs / probeGbs).toFixed(0)}% of the probe` +
         (peak ? `, ${(100 * gbs / peak).toFixed(0)}% of the data sheet)` : ")"),
+    );
+    console.log(
+      `  sampling B=${String(B).padStart(2)}, ${await samplingCosts(runner, seqs, steps)}`,
     );
   }
   runner.destroy();

@@ -16,12 +16,18 @@
  * ```
  *
  * Sampling a token, when `temperature > 0`:
- * 1. `p = softmax(logits / temperature)`;
- * 2. top-k: keep the k most probable tokens (ranked by logit; ties: the lower id first);
- * 3. top-p: renormalise the kept mass and keep the smallest prefix of them, most probable
- *    first, whose mass reaches `topP`;
+ * 1. top-k: keep the k most probable tokens (ranked by logit, NaN as minus infinity;
+ *    ties: the lower id first);
+ * 2. `p = softmax(logits / temperature)` over the kept tokens (all tokens without top-k);
+ * 3. top-p: keep the smallest prefix of them, most probable first, whose share of their
+ *    mass reaches `topP`;
  * 4. draw `u = uniform(seed, outputIndex)` and walk the kept tokens in increasing id
  *    order, taking the first whose cumulative mass exceeds `u` times the kept mass.
+ *
+ * With top-k, the token is a function of the k kept (id, logit) pairs alone
+ * ({@link sampleTopK}), so an executor can select them on its device and read back k pairs
+ * instead of the vocabulary's logits, and still draw exactly the token every other
+ * executor draws.
  *
  * @module
  */
@@ -176,6 +182,21 @@ function sortByValue(ids: number[], values: Float64Array): number[] {
   return ids;
 }
 
+/** Positions of `ids` in increasing id order (ids are distinct). */
+function positionsById(ids: ArrayLike<number>): Int32Array {
+  const k = ids.length;
+  const out = new Int32Array(k);
+  if (k > ID_SPAN) {
+    for (let j = 0; j < k; j++) out[j] = j;
+    return out.sort((a, b) => ids[a] - ids[b]);
+  }
+  const keys = new Float64Array(k);
+  for (let j = 0; j < k; j++) keys[j] = ids[j] * ID_SPAN + j;
+  keys.sort();
+  for (let j = 0; j < k; j++) out[j] = keys[j] % ID_SPAN;
+  return out;
+}
+
 /** A reusable f64 buffer of `n` entries (sampling runs one call at a time). */
 function scratch(which: 0 | 1, n: number): Float64Array {
   if (scratchBuffers[which].length < n) scratchBuffers[which] = new Float64Array(n);
@@ -183,38 +204,97 @@ function scratch(which: 0 | 1, n: number): Float64Array {
 }
 const scratchBuffers: [Float64Array, Float64Array] = [new Float64Array(0), new Float64Array(0)];
 
+/** Ranks of a row's tokens for top-k and top-p: the logits, NaN as minus infinity. */
+function ranks(logits: Float32Array): Float64Array {
+  const rank = scratch(1, logits.length);
+  for (let i = 0; i < logits.length; i++) rank[i] = logits[i] === logits[i] ? logits[i] : -Infinity;
+  return rank;
+}
+
 function sampleStochastic(logits: Float32Array, params: SamplingParams, outputIndex: number) {
   const n = logits.length;
-  // 1. softmax of the tempered logits (in f64).
-  const probs = scratch(0, n);
+  if (params.topK > 0 && params.topK < n) {
+    const ids = topIndices(ranks(logits), params.topK);
+    return sampleTopK(ids, Float32Array.from(ids, (t) => logits[t]), params, outputIndex);
+  }
   let max = -Infinity;
   for (let i = 0; i < n; i++) if (logits[i] > max) max = logits[i];
   if (max === -Infinity || max !== max) return argmax(logits);
+  const probs = temperedSoftmax(logits, max, params.temperature, scratch(0, n));
+  // Ranks come from the logits themselves, so tokens whose probabilities round to the
+  // same value still rank by logit.
+  const rank = params.topP < 1 ? ranks(logits) : undefined;
+  return drawKept(probs, rank, undefined, params, outputIndex);
+}
+
+/**
+ * Sample a token (`params.temperature > 0`) from the top-k candidates of a logits row:
+ * `ids` are the row's `params.topK` most probable tokens in any order (ranked as in step 1
+ * of the module's recipe) and `logits[j]` is the logit of `ids[j]`. Returns the token
+ * {@link sampleToken} draws from the whole row: both run this function on the same pairs.
+ * An executor that selects the candidates on its device reads back only these pairs.
+ */
+export function sampleTopK(
+  ids: ArrayLike<number>,
+  logits: ArrayLike<number>,
+  params: SamplingParams,
+  outputIndex: number,
+): number {
+  const k = ids.length;
+  if (k === 0 || logits.length !== k) {
+    throw new RangeError(`top-k candidates need one logit per id (got ${k} ids)`);
+  }
+  // Candidates in id order (indices into `byId` are then ranked with ties to the lower id).
+  const order = positionsById(ids);
+  const byId = new Int32Array(k);
+  const value = new Float64Array(k);
+  for (let j = 0; j < k; j++) {
+    const at = order[j];
+    byId[j] = ids[at];
+    const v = logits[at];
+    value[j] = v === v ? v : -Infinity;
+  }
+  const ranked = sortByValue(Array.from({ length: k }, (_, j) => j), value);
+  const max = value[ranked[0]];
+  // Every logit is minus infinity or NaN: the whole row's argmax is token 0.
+  if (max === -Infinity) return 0;
+  const probs = temperedSoftmax(value, max, params.temperature, new Float64Array(k));
+  return byId[drawKept(probs, value, ranked, params, outputIndex)];
+}
+
+/** Step 2: `softmax(values / temperature)` in f64 into `out` (NaN weighs 0). */
+function temperedSoftmax(
+  values: ArrayLike<number>,
+  max: number,
+  temperature: number,
+  out: Float64Array,
+): Float64Array {
   let total = 0;
-  for (let i = 0; i < n; i++) {
-    const p = Math.exp((logits[i] - max) / params.temperature);
-    probs[i] = p === p ? p : 0;
-    total += probs[i];
+  for (let i = 0; i < out.length; i++) {
+    const p = Math.exp((values[i] - max) / temperature);
+    out[i] = p === p ? p : 0;
+    total += out[i];
   }
-  for (let i = 0; i < n; i++) probs[i] /= total;
+  for (let i = 0; i < out.length; i++) out[i] /= total;
+  return out;
+}
 
-  // 2. top-k: the kept set, most probable first. Ranks come from the logits themselves
-  // (NaN last), so tokens whose probabilities round to the same value still rank by logit.
-  let ranked: number[] | undefined;
-  const useTopK = params.topK > 0 && params.topK < n;
-  if (useTopK || params.topP < 1) {
-    const rank = scratch(1, n);
-    for (let i = 0; i < n; i++) rank[i] = logits[i] === logits[i] ? logits[i] : -Infinity;
-    if (useTopK) ranked = topIndices(rank, params.topK);
-
-    // 3. top-p over the (renormalised) kept set.
-    if (params.topP < 1) ranked = nucleus(probs, rank, ranked, params.topP);
-  }
-
-  // 4. inverse CDF in id order over the kept set.
+/**
+ * Steps 3 and 4: top-p over the candidates of `probs` (needs `rank`, and the candidates
+ * `ranked` when already sorted), then the inverse CDF in id order. Returns an index of
+ * `probs`.
+ */
+function drawKept(
+  probs: Float64Array,
+  rank: Float64Array | undefined,
+  ranked: number[] | undefined,
+  params: SamplingParams,
+  outputIndex: number,
+): number {
   const u = uniform(params.seed, outputIndex);
-  if (ranked === undefined) return drawInIdOrder(probs, undefined, u);
-  return drawInIdOrder(probs, Int32Array.from(ranked).sort(), u);
+  if (params.topP >= 1 || rank === undefined) return drawInIdOrder(probs, undefined, u);
+  const kept = nucleus(probs, rank, ranked, params.topP);
+  return drawInIdOrder(probs, Int32Array.from(kept).sort(), u);
 }
 
 /**

@@ -2,9 +2,12 @@
  * The `webgpu` executor: the model's forward pass in WGSL through `navigator.gpu`, over
  * the engine's paged KV cache, with one read-back per step.
  *
- * Greedy sequences are sampled on the GPU (argmax). Sequences that sample with a
- * temperature or ask for log-probabilities get their logits row in the same read-back and
- * are sampled on the host by `core/sampling.ts`, so every executor draws the same tokens.
+ * Greedy sequences are sampled on the GPU (argmax). Sequences sampling with a temperature
+ * and top-k get their k candidates selected on the GPU and read back as (id, logit)
+ * pairs; the host draws from them with `sampleTopK` (core/sampling.ts). Other sequences
+ * that sample with a temperature, or ask for log-probabilities, get their logits row in
+ * the same read-back and are sampled on the host by `sampleToken`. Either way every
+ * executor draws the same tokens.
  *
  * RelayAttention: a batch may carry a shared prompt (see `kernels/relay/types.ts`). Its
  * KV is computed once into contiguous per-layer buffers; when enough sequences of the
@@ -18,11 +21,17 @@
 import { z } from "zod";
 import { definePlugin, type Plugin } from "../../plugins/define.ts";
 import type { Executor, PluginContext } from "../../core/slots.ts";
-import type { Batch, StepOutput, TokenLogprob } from "../../core/types.ts";
-import { sampleToken } from "../../core/sampling.ts";
+import type { Batch, SamplingParams, StepOutput, TokenLogprob } from "../../core/types.ts";
+import { sampleToken, sampleTopK } from "../../core/sampling.ts";
 import { UsageError } from "../../core/errors.ts";
 import { openGpu } from "./device.ts";
-import { GpuRunner, type RunnerResult, type RunnerSequence } from "./runner.ts";
+import {
+  GpuRunner,
+  type RunnerResult,
+  type RunnerSequence,
+  type TopKCandidates,
+} from "./runner.ts";
+import { TOPK_MAX } from "./wgsl/topk.ts";
 import type { RelayBatch } from "../relay/types.ts";
 import { useRelay } from "../relay/gate.ts";
 import type { WeightType } from "./wgsl/common.ts";
@@ -141,7 +150,9 @@ async function create(opts: z.output<typeof options>, ctx: PluginContext): Promi
             minPrefix: opts.relayMinPrefix,
           })));
       const seqs: RunnerSequence[] = batch.sequences.map((s) => {
-        const hostSampled = s.sampling.temperature > 0 || s.sampling.logprobs >= 0;
+        const topK = s.sample ? deviceTopK(s.sampling, config.vocabSize) : 0;
+        const hostSampled = topK === 0 &&
+          (s.sampling.temperature > 0 || s.sampling.logprobs >= 0);
         return {
           tokens: s.tokens,
           startPos: s.startPos,
@@ -150,6 +161,7 @@ async function create(opts: z.output<typeof options>, ctx: PluginContext): Promi
           mode: s.prefixed && len > 0 ? (relayOn ? 1 : 2) : 0,
           sample: s.sample,
           wantLogits: s.sample && (opts.keepLogits || hostSampled),
+          topK,
         };
       });
       const res = await runPasses(runner, seqs, relayOn ? len : 0, capTokens, capSeqs);
@@ -158,8 +170,11 @@ async function create(opts: z.output<typeof options>, ctx: PluginContext): Promi
       let anyLogprobs = false;
       batch.sequences.forEach((s, i) => {
         if (!s.sample) return;
+        const c = res.candidates[i];
         const l = res.logits[i];
-        if (l && (s.sampling.temperature > 0 || s.sampling.logprobs >= 0)) {
+        if (c) {
+          tokens[i] = sampleTopK(c.ids, c.logits, s.sampling, s.outputIndex);
+        } else if (l && (s.sampling.temperature > 0 || s.sampling.logprobs >= 0)) {
           const sampled = sampleToken(l, s.sampling, s.outputIndex);
           tokens[i] = sampled.token;
           logprobs[i] = sampled.logprob;
@@ -181,6 +196,18 @@ async function create(opts: z.output<typeof options>, ctx: PluginContext): Promi
 }
 
 /**
+ * The k to select on the GPU for a sequence sampling with `sampling` (0: none). Top-k
+ * rows that also want log-probabilities need the whole row (the log-softmax's
+ * normaliser), as do k above {@link TOPK_MAX}.
+ */
+function deviceTopK(sampling: SamplingParams, vocab: number): number {
+  const k = sampling.topK;
+  const usable = sampling.temperature > 0 && sampling.logprobs < 0 && k > 0 && k < vocab &&
+    k <= TOPK_MAX;
+  return usable ? k : 0;
+}
+
+/**
  * Run `seqs` in as few passes as fit the runner's buffers (one in the usual case): whole
  * sequences are grouped; a sequence longer than a pass is cut into pieces, and only its
  * last piece samples. Each pass that samples reads back once.
@@ -197,6 +224,7 @@ async function runPasses(
   if (total <= capTokens && seqs.length <= capSeqs) return await runner.run(seqs, relayLen);
   const greedy = new Int32Array(seqs.length).fill(-1);
   const logits: (Float32Array | undefined)[] = new Array(seqs.length);
+  const candidates: (TopKCandidates | undefined)[] = new Array(seqs.length);
   let group: RunnerSequence[] = [];
   let owners: number[] = [];
   let tokens = 0;
@@ -207,6 +235,7 @@ async function runPasses(
       if (!group[k].sample) return;
       greedy[i] = res.greedy[k];
       logits[i] = res.logits[k];
+      candidates[i] = res.candidates[k];
     });
     group = [];
     owners = [];
@@ -231,7 +260,7 @@ async function runPasses(
     }
   }
   await flush();
-  return { greedy, logits };
+  return { greedy, logits, candidates };
 }
 
 /** The `webgpu` executor plugin (slot `executor`). */

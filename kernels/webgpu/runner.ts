@@ -1,10 +1,11 @@
 /**
  * The model on the GPU: weights, KV pool (one buffer per layer, K then V), activations,
  * pipelines, and one forward pass per batch encoded into a single submission with a
- * single read-back (sampled token ids, plus the logits of the rows that need them).
+ * single read-back (sampled token ids, the top-k candidates of rows sampling with top-k,
+ * and the logits of the rows that need them).
  *
  * In Deno each `mapAsync` costs about 10 ms (deno-webgpu-wasm-notes, 0.1), so nothing is
- * read back per layer; greedy sampling runs on the GPU.
+ * read back per layer; greedy sampling and top-k selection run on the GPU.
  *
  * @module
  */
@@ -41,6 +42,7 @@ import {
   ropeStoreShader,
   siluMulShader,
 } from "./wgsl/elementwise.ts";
+import { TOPK_MAX, topKShader } from "./wgsl/topk.ts";
 import {
   pagedAttentionShader,
   SHARED_TQ,
@@ -81,6 +83,16 @@ export interface RunnerSequence {
   sample: boolean;
   /** Read this row's logits back. */
   wantLogits: boolean;
+  /** Select this row's `topK` most probable tokens on the GPU and read them back (0: no). */
+  topK?: number;
+}
+
+/** A row's top-k candidates: token ids (any order) and their logits. */
+export interface TopKCandidates {
+  /** Token ids. */
+  ids: Int32Array;
+  /** `logits[j]` is the logit of `ids[j]`. */
+  logits: Float32Array;
 }
 
 /** What one forward pass returns, per sequence. */
@@ -89,6 +101,8 @@ export interface RunnerResult {
   greedy: Int32Array;
   /** Logits per sequence where asked for. */
   logits: (Float32Array | undefined)[];
+  /** Top-k candidates per sequence where asked for. */
+  candidates: (TopKCandidates | undefined)[];
 }
 
 type LinearName = "qkv" | "wo" | "w13" | "w2" | "lm";
@@ -115,6 +129,8 @@ export class GpuRunner {
   sharedLen = 0;
   /** Id of the shared relay prompt held. */
   sharedId: string | undefined;
+  /** Bytes the last forward pass read back (token ids, candidates, logits rows). */
+  lastReadBytes = 0;
 
   #device: GPUDevice;
   #geometry: AttnGeometry;
@@ -129,6 +145,7 @@ export class GpuRunner {
     finalNorm: GPUBindGroup;
     lm: GPUBindGroup;
     argmax: GPUBindGroup;
+    topk: GPUBindGroup;
   };
   #sharedCap = 0;
   #readback: GPUBuffer | undefined;
@@ -151,7 +168,8 @@ export class GpuRunner {
       numBlocks: limits.numBlocks,
     };
     const maxTable = Math.ceil(limits.maxPositions / limits.blockSize) + 1;
-    this.#metaWords = 3 * limits.maxTokens + limits.maxSeqs * (INFO_WORDS + maxTable + 1);
+    // Per sequence: info, block table, sampled row, (sampled row, k) of a top-k selection.
+    this.#metaWords = 3 * limits.maxTokens + limits.maxSeqs * (INFO_WORDS + maxTable + 3);
     this.#qkvDim = (config.nHeads + 2 * config.nKvHeads) * config.headDim;
     this.#aoWords = limits.maxTokens * config.nHeads * (config.headDim + 1);
   }
@@ -209,6 +227,7 @@ export class GpuRunner {
       xs: buffer(d, f4(S * c.dim), STORAGE, "x-sampled"),
       logits: buffer(d, f4(S * c.vocabSize), STORAGE, "logits"),
       ids: buffer(d, f4(S), STORAGE, "ids"),
+      topk: buffer(d, f4(S * TOPK_MAX * 2), STORAGE, "top-k"),
       rope: upload(d, ropeTable(c, L.maxPositions), "rope"),
       finalNorm: upload(d, weights.finalNorm, "final-norm"),
       emb: uploadWeight(d, weights.tokenEmbedding, this.weightType, maxBind, "embedding"),
@@ -243,6 +262,7 @@ export class GpuRunner {
       attn: signature(d, ["ro", "ro", "uniform", "ro", "ro", "ro", "ro", "rw"]),
       shared: signature(d, ["ro", "uniform", "ro", "ro", "rw"]),
       argmax: signature(d, ["ro", "rw", "uniform"]),
+      topk: signature(d, ["ro", "ro", "rw", "uniform"]),
     };
     const lseOff = this.limits.maxTokens * c.nHeads * c.headDim;
     const tk = sharedTileKeys(c.headDim, this.gpu.info.maxComputeWorkgroupStorageSize);
@@ -261,6 +281,7 @@ export class GpuRunner {
       ),
       shared: pipeline(d, s.shared, sharedAttentionShader(g, tk), "shared-attention"),
       argmax: pipeline(d, s.argmax, argmaxShader(c.vocabSize), "argmax"),
+      topk: pipeline(d, s.topk, topKShader(c.vocabSize), "top-k"),
     };
     const qDim = c.nHeads * c.headDim;
     const specs: Record<LinearName, LinearSpec> = {
@@ -303,6 +324,7 @@ export class GpuRunner {
       finalNorm: bind(d, s.norm, [b.x, b.finalNorm, b.xs, b.step, b.meta]),
       lm: bind(d, s.linear, [b.xs, b.lm, b.logits, b.step]),
       argmax: bind(d, s.argmax, [b.logits, b.ids, b.step]),
+      topk: bind(d, s.topk, [b.logits, b.meta, b.topk, b.step]),
       layers: this.#layerBufs.map((w) => ({
         attnNorm: bind(d, s.norm, [b.x, w.attnNorm, b.xn, b.step, b.meta]),
         qkv: bind(d, s.linear, [b.xn, w.qkv, b.qkv, b.step]),
@@ -370,23 +392,54 @@ export class GpuRunner {
    * writes land on the same slots, so the result is unchanged).
    */
   async run(seqs: RunnerSequence[], relayLen: number, repeat = 1): Promise<RunnerResult> {
-    const { samples, logitRows } = this.#encodeAndSubmit(seqs, relayLen, repeat);
+    const { samples, logitRows, topkRows } = this.#encodeAndSubmit(seqs, relayLen, repeat);
     const greedy = new Int32Array(seqs.length).fill(-1);
     const logits: (Float32Array | undefined)[] = new Array(seqs.length);
-    if (samples.length === 0) return { greedy, logits };
+    const candidates: (TopKCandidates | undefined)[] = new Array(seqs.length);
+    this.lastReadBytes = 0;
+    if (samples.length === 0) return { greedy, logits, candidates };
+    const layout = this.#readbackLayout(samples.length, logitRows.length, topkRows, seqs);
+    const size = Math.ceil(layout.bytes / 8) * 8;
     const rb = this.#readback!;
-    const idBytes = samples.length * 4;
-    const bytes = idBytes + logitRows.length * this.config.vocabSize * 4;
-    await rb.mapAsync(GPUMapMode.READ, 0, Math.ceil(bytes / 8) * 8);
-    const data = rb.getMappedRange(0, Math.ceil(bytes / 8) * 8);
+    await rb.mapAsync(GPUMapMode.READ, 0, size);
+    const data = rb.getMappedRange(0, size).slice(0);
+    rb.unmap();
+    this.lastReadBytes = layout.bytes;
     const ids = new Uint32Array(data, 0, samples.length);
     samples.forEach((s, i) => greedy[s] = ids[i]);
+    const vBytes = this.config.vocabSize * 4;
     logitRows.forEach((s, i) => {
-      const off = idBytes + i * this.config.vocabSize * 4;
-      logits[s] = new Float32Array(data.slice(off, off + this.config.vocabSize * 4));
+      logits[s] = new Float32Array(data, layout.logitsAt + i * vBytes, this.config.vocabSize);
     });
-    rb.unmap();
-    return { greedy, logits };
+    topkRows.forEach((s, i) => {
+      const k = seqs[s].topK!;
+      const pairs = new Uint32Array(data, layout.topkAt[i], 2 * k);
+      const c = { ids: new Int32Array(k), logits: new Float32Array(k) };
+      const bits = new Uint32Array(c.logits.buffer);
+      for (let j = 0; j < k; j++) {
+        c.ids[j] = pairs[2 * j];
+        bits[j] = pairs[2 * j + 1];
+      }
+      candidates[s] = c;
+    });
+    return { greedy, logits, candidates };
+  }
+
+  /** Where each part of the read-back lies: ids, then logits rows, then candidates. */
+  #readbackLayout(
+    nSamples: number,
+    nLogitRows: number,
+    topkRows: number[],
+    seqs: RunnerSequence[],
+  ): { logitsAt: number; topkAt: number[]; bytes: number } {
+    const logitsAt = Math.ceil(nSamples / 2) * 8;
+    let at = logitsAt + nLogitRows * this.config.vocabSize * 4;
+    const topkAt = topkRows.map((s) => {
+      const here = at;
+      at += seqs[s].topK! * 8;
+      return here;
+    });
+    return { logitsAt, topkAt, bytes: at };
   }
 
   #ensureReadback(bytes: number): GPUBuffer {
@@ -407,12 +460,12 @@ export class GpuRunner {
     seqs: RunnerSequence[],
     relayLen: number,
     repeat = 1,
-  ): { samples: number[]; logitRows: number[] } {
+  ): { samples: number[]; logitRows: number[]; topkRows: number[] } {
     const c = this.config;
     const L = this.limits;
     let T = 0;
     for (const s of seqs) T += s.tokens.length;
-    if (T === 0) return { samples: [], logitRows: [] };
+    if (T === 0) return { samples: [], logitRows: [], topkRows: [] };
     if (T > L.maxTokens) throw new RangeError(`batch of ${T} tokens exceeds ${L.maxTokens}`);
     if (seqs.length > L.maxSeqs) {
       throw new RangeError(`batch of ${seqs.length} sequences exceeds ${L.maxSeqs}`);
@@ -428,16 +481,29 @@ export class GpuRunner {
     const samples: number[] = [];
     const sampleRows: number[] = [];
     const logitRows: number[] = [];
+    const topkRows: number[] = [];
+    const topkPairs: number[] = [];
     let row = 0;
     seqs.forEach((s, i) => {
       row += s.tokens.length;
       if (s.sample && s.tokens.length > 0) {
+        if (s.wantLogits) logitRows.push(i);
+        const k = s.topK ?? 0;
+        if (k > 0) {
+          if (!(Number.isInteger(k) && k <= TOPK_MAX && k < c.vocabSize)) {
+            throw new RangeError(
+              `top-k ${k} on the GPU must be in 1..${TOPK_MAX}, below the vocabulary`,
+            );
+          }
+          topkRows.push(i);
+          topkPairs.push(samples.length, k);
+        }
         samples.push(i);
         sampleRows.push(row - 1);
-        if (s.wantLogits) logitRows.push(i);
       }
     });
-    const words = sampleOff + samples.length;
+    const topkOff = sampleOff + samples.length;
+    const words = topkOff + topkPairs.length;
     if (words > this.#metaWords) throw new RangeError("batch metadata exceeds its buffer");
     const meta = new Uint32Array(words);
     let t = 0;
@@ -473,6 +539,7 @@ export class GpuRunner {
       table += s.blockTable.length;
     });
     meta.set(sampleRows, sampleOff);
+    meta.set(topkPairs, topkOff);
     const splits = relayLen > 0 ? sharedSplits(relayLen, T, this.#geometry, this.#aoWords) : 0;
     const step = new Uint32Array(STEP_WORDS);
     step.set([
@@ -486,25 +553,39 @@ export class GpuRunner {
       tableOff,
       sampleOff,
       splits,
+      topkOff,
+      topkRows.length,
     ]);
 
     const d = this.#device;
     d.queue.writeBuffer(this.#bufs.meta, 0, meta);
     d.queue.writeBuffer(this.#bufs.step, 0, step);
     const enc = d.createCommandEncoder();
-    for (let i = 0; i < repeat; i++) this.#encodePass(enc, T, samples.length, relayLen, splits);
+    for (let i = 0; i < repeat; i++) {
+      this.#encodePass(enc, T, samples.length, topkRows.length, relayLen, splits);
+    }
     if (samples.length > 0) {
-      const idBytes = samples.length * 4;
+      const layout = this.#readbackLayout(samples.length, logitRows.length, topkRows, seqs);
+      const rb = this.#ensureReadback(Math.ceil(layout.bytes / 8) * 8);
       const vBytes = c.vocabSize * 4;
-      const rb = this.#ensureReadback(idBytes + logitRows.length * vBytes + 8);
-      enc.copyBufferToBuffer(this.#bufs.ids, 0, rb, 0, Math.ceil(idBytes / 4) * 4);
+      enc.copyBufferToBuffer(this.#bufs.ids, 0, rb, 0, samples.length * 4);
       logitRows.forEach((s, i) => {
         const r = samples.indexOf(s);
-        enc.copyBufferToBuffer(this.#bufs.logits, r * vBytes, rb, idBytes + i * vBytes, vBytes);
+        enc.copyBufferToBuffer(
+          this.#bufs.logits,
+          r * vBytes,
+          rb,
+          layout.logitsAt + i * vBytes,
+          vBytes,
+        );
+      });
+      topkRows.forEach((s, i) => {
+        const bytes = seqs[s].topK! * 8;
+        enc.copyBufferToBuffer(this.#bufs.topk, i * TOPK_MAX * 8, rb, layout.topkAt[i], bytes);
       });
     }
     d.queue.submit([enc.finish()]);
-    return { samples, logitRows };
+    return { samples, logitRows, topkRows };
   }
 
   /** Encode one forward pass as one compute pass. */
@@ -512,6 +593,7 @@ export class GpuRunner {
     enc: GPUCommandEncoder,
     T: number,
     nSamples: number,
+    nTopK: number,
     relayLen: number,
     splits: number,
   ): void {
@@ -550,6 +632,7 @@ export class GpuRunner {
       run(P.normGather, G.finalNorm, nSamples);
       linear("lm", G.lm, nSamples);
       run(P.argmax, G.argmax, nSamples);
+      if (nTopK > 0) run(P.topk, G.topk, nTopK);
     }
     pass.end();
   }

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { argmax, mix32, sampleToken, tokenLogprob, uniform } from "../../core/sampling.ts";
+import {
+  argmax,
+  mix32,
+  sampleToken,
+  sampleTopK,
+  tokenLogprob,
+  uniform,
+} from "../../core/sampling.ts";
 import type { SamplingParams } from "../../core/types.ts";
 
 function params(over: Partial<SamplingParams> = {}): SamplingParams {
@@ -162,19 +169,19 @@ Deno.test("sampling never picks a token of zero probability", () => {
 
 /** The documented algorithm, spelled out with full sorts. */
 function bruteForce(logits: Float32Array, p: SamplingParams, index: number): number {
-  const max = Math.max(...logits);
-  const w = [...logits].map((l) => Math.exp((l - max) / p.temperature));
-  const total = w.reduce((a, b) => a + b, 0);
-  const probs = w.map((x) => x / total);
   let ranked = [...logits.keys()].sort((a, b) =>
     logits[b] > logits[a] ? 1 : logits[b] < logits[a] ? -1 : a - b
   );
   if (p.topK > 0) ranked = ranked.slice(0, p.topK);
-  const mass = ranked.reduce((a, t) => a + probs[t], 0);
+  const max = Math.max(...ranked.map((t) => logits[t]));
+  const probs = new Map(ranked.map((t) => [t, Math.exp((logits[t] - max) / p.temperature)]));
+  const total = [...probs.values()].reduce((a, b) => a + b, 0);
+  for (const [t, w] of probs) probs.set(t, w / total);
+  const mass = ranked.reduce((a, t) => a + probs.get(t)!, 0);
   let cum = 0;
   let cut = ranked.length;
   for (let j = 0; j < ranked.length; j++) {
-    cum += probs[ranked[j]];
+    cum += probs.get(ranked[j])!;
     if (cum >= p.topP * mass) {
       cut = j + 1;
       break;
@@ -182,11 +189,11 @@ function bruteForce(logits: Float32Array, p: SamplingParams, index: number): num
   }
   if (p.topP < 1) ranked = ranked.slice(0, cut);
   const kept = ranked.sort((a, b) => a - b);
-  const keptMass = kept.reduce((a, t) => a + probs[t], 0);
+  const keptMass = kept.reduce((a, t) => a + probs.get(t)!, 0);
   const target = uniform(p.seed, index) * keptMass;
   let c = 0;
   for (const t of kept) {
-    c += probs[t];
+    c += probs.get(t)!;
     if (c > target) return t;
   }
   return kept[kept.length - 1];
@@ -209,4 +216,60 @@ Deno.test("sampling matches the documented algorithm on large vocabularies", () 
     ),
     { numRuns: 300 },
   );
+});
+
+/** Shuffle a copy of `xs` with a seeded generator. */
+function shuffled<T>(xs: readonly T[], seed: number): T[] {
+  const out = [...xs];
+  let s = seed >>> 0 || 1;
+  for (let i = out.length - 1; i > 0; i--) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const j = s % (i + 1);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+Deno.test("top-k sampling needs only the k kept (id, logit) pairs, in any order", () => {
+  // Integer logits make ties at the k-th place common; NaN ranks as minus infinity.
+  const logit = fc.oneof(
+    { weight: 8, arbitrary: fc.integer({ min: -4, max: 4 }) },
+    { weight: 1, arbitrary: fc.constantFrom(NaN, -Infinity, -0) },
+  );
+  fc.assert(
+    fc.property(
+      fc.array(logit, { minLength: 2, maxLength: 60 }),
+      fc.integer({ min: 1, max: 59 }),
+      fc.constantFrom(1, 0.9, 0.5),
+      fc.nat(),
+      fc.nat({ max: 1000 }),
+      (xs, k, topP, seed, index) => {
+        fc.pre(k < xs.length);
+        const logits = Float32Array.from(xs);
+        const p = params({ topK: k, topP, seed, temperature: 0.7 });
+        const rankOf = (t: number) => (logits[t] === logits[t] ? logits[t] : -Infinity);
+        const top = [...logits.keys()]
+          .sort((a, b) => rankOf(b) - rankOf(a) || a - b)
+          .slice(0, k);
+        const pairs = shuffled(top, seed);
+        const fromPairs = sampleTopK(pairs, pairs.map((t) => logits[t]), p, index);
+        assert.equal(fromPairs, sampleToken(logits, p, index).token);
+        assert.ok(top.includes(fromPairs) || fromPairs === 0);
+      },
+    ),
+    { numRuns: 300 },
+  );
+  assert.throws(() => sampleTopK([1, 2], [0.5], params({ topK: 2 }), 0), /one logit per id/);
+});
+
+Deno.test("top-k draws follow the distribution renormalised over the kept tokens", () => {
+  const logits = logitsOf([0.1, 0.4, 0.2, 0.3]);
+  const counts = new Map<number, number>();
+  const n = 20000;
+  for (let i = 0; i < n; i++) {
+    const t = sampleToken(logits, params({ topK: 2, seed: 8 }), i).token;
+    counts.set(t, (counts.get(t) ?? 0) + 1);
+  }
+  assert.deepEqual([...counts.keys()].sort(), [1, 3]);
+  assert.ok(Math.abs(counts.get(1)! / n - 4 / 7) < 0.015, `${[...counts]}`);
 });

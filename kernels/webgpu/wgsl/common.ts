@@ -16,7 +16,9 @@ export type WeightType = "f32" | "f16";
  * The per-step uniform. `rows` query tokens, `samples` sampled rows, `seqs` sequences,
  * `sharedLen` the length of the relay prompt (0 when none); the `*Off` fields are offsets, in
  * u32 words, of each array in the metadata buffer; `splits` the number of key ranges the
- * relay system part is split into (each yields a partial output and log-sum-exp).
+ * relay system part is split into (each yields a partial output and log-sum-exp);
+ * `topkRows` sampled rows select their top-k on the device, listed as `(sampled row, k)`
+ * pairs at `topkOff`.
  */
 export const STEP_STRUCT = `
 struct Step {
@@ -30,8 +32,8 @@ struct Step {
   tableOff: u32,
   sampleOff: u32,
   splits: u32,
-  pad1: u32,
-  pad2: u32,
+  topkOff: u32,
+  topkRows: u32,
 }
 `;
 

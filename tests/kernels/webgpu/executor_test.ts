@@ -155,12 +155,14 @@ Deno.test({
   async fn() {
     const execs = await pair("tiny", { keepLogits: false });
     try {
-      const reqs: ScriptedRequest[] = REQUESTS.slice(0, 3).map((r, i) => ({
+      // Rows 1 and 3 select their top-k on the GPU; rows 0 and 2 read their logits back.
+      const reqs: ScriptedRequest[] = REQUESTS.map((r, i) => ({
         ...r,
+        maxTokens: r.maxTokens + 6,
         sampling: {
-          temperature: 0.9,
-          topK: i === 1 ? 20 : 0,
-          topP: i === 2 ? 0.8 : 1,
+          temperature: i === 3 ? 1.5 : 0.9,
+          topK: [0, 20, 0, 3][i],
+          topP: [1, 1, 0.8, 0.9][i],
           seed: 11 + i,
         },
       }));
