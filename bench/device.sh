@@ -3,7 +3,8 @@
 #
 #   1. adapter and device limits/features
 #   2. correctness of the webgpu executor against the reference (tests/kernels/webgpu)
-#   3. decode tok/s at batch 1 and 64 for a 1.1B-parameter dummy-weight model, and the
+#   3. decode tok/s at batch 1 and 64 for a 1.1B-parameter dummy-weight model (one token
+#      per read-back, and decoding 8 ahead), sampling costs, and the
 #      share of the GPU's memory bandwidth achieved (bench/webgpu.ts)
 #   4. RelayAttention kernel speedup against the IO bound, and end-to-end decode
 #      throughput with a 2,048-token shared prompt at 32 requests (bench/relay.ts)
@@ -76,7 +77,7 @@ step 70 "correctness against the reference executor" \
 
 step 90 "decode throughput and bandwidth, $MODEL" \
   "$DENO" run -A bench/webgpu.ts --model "$MODEL" --batches 1,64 --context 128 \
-  --steps 8 --budget-s 10 "${peak[@]}"
+  --steps 18 --budget-s 10 "${peak[@]}"
 
 step 100 "RelayAttention (Llama-2-7B layer: 32 heads x 128) and end-to-end relay" \
   "$DENO" run -A bench/relay.ts --paths webgpu --heads 32 --kv-heads 32 --head-dim 128 \

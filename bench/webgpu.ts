@@ -12,13 +12,15 @@
  * The yardstick is a streaming-read probe kernel on the same device, and `--peak-gbs`
  * (the GPU's data-sheet bandwidth) when given.
  *
- * Then the cost of sampling per decode step, end to end (the same step repeated): greedy
+ * Then decoding ahead (`--ahead 8`: greedy tokens fed back on the device, 1 + 8 tokens
+ * per sequence per submission and read-back) against one token per read-back; and the
+ * cost of sampling per decode step, end to end (the same step repeated): greedy
  * (argmax on the GPU), temperature with top-k 50 (candidates selected on the GPU, 50 pairs
  * per row read back), and the same sampling from whole logits rows read back to the host.
  *
  * Flags: `--model NAME` (a preset, or `tinyllama-1.1b`: a 1.1B dummy-weight Llama shape),
  * `--batches 1,64 --context 128 --steps 8 --budget-s 20 --weights auto|f32|f16
- * --peak-gbs 3350`.
+ * --peak-gbs 3350 --ahead 8`.
  *
  * @module
  */
@@ -146,6 +148,7 @@ export async function main(args: string[]): Promise<void> {
       "budget-s": { type: "string", default: "20" },
       weights: { type: "string", default: "auto" },
       "peak-gbs": { type: "string" },
+      ahead: { type: "string", default: "8" },
     },
   });
   const gpu = await openGpu();
@@ -169,7 +172,10 @@ export async function main(args: string[]): Promise<void> {
   const budget = Number(values["budget-s"]);
   const maxB = Math.max(...batches);
   const blockSize = 16;
-  const blocksPer = Math.ceil((context + steps + 2) / blockSize);
+  const aheadSteps = Number(values.ahead);
+  // Room for the greedy steps, then as many tokens again decoded ahead.
+  const positions = context + 2 * steps + aheadSteps + 3;
+  const blocksPer = Math.ceil(positions / blockSize);
   let t = performance.now();
   const weights = dummyWeights(config, 0);
   const genS = (performance.now() - t) / 1000;
@@ -181,7 +187,7 @@ export async function main(args: string[]): Promise<void> {
     {
       maxTokens: 2048,
       maxSeqs: maxB,
-      maxPositions: context + steps + 2,
+      maxPositions: positions,
       numBlocks: maxB * blocksPer,
       blockSize,
       matvecMaxRows: 32,
@@ -246,6 +252,30 @@ export async function main(args: string[]): Promise<void> {
     console.log(
       `  sampling B=${String(B).padStart(2)}, ${await samplingCosts(runner, seqs, steps)}`,
     );
+    if (aheadSteps > 0) {
+      // Decoding ahead: each submission yields 1 + aheadSteps tokens per sequence.
+      const ahead = {
+        steps: aheadSteps,
+        seqs: seqs.map((_, i) => i),
+        tables: seqs.map((s) => s.blockTable),
+      };
+      const passes = Math.max(1, Math.floor(steps / (aheadSteps + 1)));
+      const t = await seconds(async () => {
+        for (let i = 0; i < passes; i++) {
+          const res = await runner.run(seqs, 0, 1, ahead);
+          seqs.forEach((s, b) => {
+            s.startPos += s.tokens.length + aheadSteps;
+            s.tokens = [res.ahead[(aheadSteps - 1) * B + b]];
+          });
+        }
+      });
+      const made = B * passes * (aheadSteps + 1);
+      console.log(
+        `  decoding ${aheadSteps} ahead B=${String(B).padStart(2)}: end to end ` +
+          `${(made / t).toFixed(1)} tok/s, ${((made / t) / (B * steps / e2e)).toFixed(2)}x ` +
+          `one token per read-back`,
+      );
+    }
   }
   runner.destroy();
   gpu.device.destroy();

@@ -40,6 +40,11 @@ export interface Gpu {
   device: GPUDevice;
   /** Its capabilities. */
   info: GpuInfo;
+  /**
+   * Messages of errors the device raised outside any error scope (a rejected command
+   * buffer does nothing, silently): checked after each read-back.
+   */
+  errors: string[];
 }
 
 /** Limits worth raising to the adapter's values. */
@@ -133,8 +138,13 @@ export async function openGpu(options: OpenGpuOptions = {}): Promise<Gpu> {
   }
   const got = device.limits as unknown as Record<string, number>;
   const { description, isFallback } = describeAdapter(adapter);
+  const errors: string[] = [];
+  device.addEventListener("uncapturederror", (e) => {
+    errors.push((e as GPUUncapturedErrorEvent).error.message);
+  });
   return {
     device,
+    errors,
     info: {
       description,
       isFallback,

@@ -21,7 +21,14 @@
 import { z } from "zod";
 import { definePlugin, type Plugin } from "../../plugins/define.ts";
 import type { Executor, PluginContext } from "../../core/slots.ts";
-import type { Batch, SamplingParams, StepOutput, TokenLogprob } from "../../core/types.ts";
+import type {
+  Batch,
+  BatchSequence,
+  SamplingParams,
+  StepOutput,
+  TokenLogprob,
+} from "../../core/types.ts";
+import { AheadCache } from "./decode_ahead.ts";
 import { sampleToken, sampleTopK } from "../../core/sampling.ts";
 import { UsageError } from "../../core/errors.ts";
 import { openGpu } from "./device.ts";
@@ -46,6 +53,8 @@ export type WebGpuOptions = z.ZodObject<{
   relayMinPrefix: z.ZodDefault<z.ZodNumber>;
   maxPassTokens: z.ZodDefault<z.ZodNumber>;
   subgroups: z.ZodDefault<z.ZodBoolean>;
+  decodeAhead: z.ZodDefault<z.ZodNumber>;
+  decodeAheadMaxSeqs: z.ZodDefault<z.ZodNumber>;
 }>;
 
 const options: WebGpuOptions = z.object({
@@ -73,10 +82,33 @@ const options: WebGpuOptions = z.object({
   subgroups: z.boolean().default(true).describe(
     "reduce with subgroup operations where the device offers them (checked at start)",
   ),
+  decodeAhead: z.number().int().min(0).max(64).default(8).describe(
+    "greedy tokens decoded ahead per sequence in one submission and read-back (0: off)",
+  ),
+  decodeAheadMaxSeqs: z.number().int().min(1).max(64).default(4).describe(
+    "decode ahead only in passes with at most this many greedy sequences",
+  ),
 });
 
+/** Counters of a webgpu executor, for benchmarks and tests. */
+export interface WebGpuStats {
+  /** GPU read-backs so far (at most one per forward pass). */
+  readbacks: number;
+  /** Tokens answered from decoding ahead, with no GPU work in their step. */
+  aheadTokens: number;
+}
+
+/** The webgpu executor, with its counters. */
+export interface WebGpuExecutor extends Executor {
+  /** Counters so far. */
+  stats(): WebGpuStats;
+}
+
 /** Build the executor: open the device, upload the weights, compile the kernels. */
-async function create(opts: z.output<typeof options>, ctx: PluginContext): Promise<Executor> {
+async function create(
+  opts: z.output<typeof options>,
+  ctx: PluginContext,
+): Promise<WebGpuExecutor> {
   const config = ctx.model.config;
   for (const [name, value] of [["dim", config.dim], ["hiddenDim", config.hiddenDim]] as const) {
     if (value % 4 !== 0) {
@@ -109,6 +141,12 @@ async function create(opts: z.output<typeof options>, ctx: PluginContext): Promi
     1,
     Math.min(ctx.limits.maxBatchSeqs, capTokens, 256, Math.floor(maxBind / (4 * config.vocabSize))),
   );
+  // Decoding ahead returns tokens only, so it is off when every row's logits are kept.
+  const aheadDepth = opts.keepLogits ? 0 : opts.decodeAhead;
+  const aheadSeqs = Math.min(opts.decodeAheadMaxSeqs, capSeqs);
+  const ahead = aheadDepth > 0
+    ? new AheadCache(aheadDepth, aheadSeqs, ctx.kv.blockSize, maxPositions, ctx.kv.numBlocks)
+    : undefined;
   const runner = await GpuRunner.create(
     gpu,
     config,
@@ -120,6 +158,7 @@ async function create(opts: z.output<typeof options>, ctx: PluginContext): Promi
       numBlocks: ctx.kv.numBlocks,
       blockSize: ctx.kv.blockSize,
       matvecMaxRows: opts.matvecMaxRows,
+      scratchBlocks: AheadCache.scratchBlocks(aheadDepth, aheadSeqs, ctx.kv.blockSize),
     },
     type,
     opts.subgroups,
@@ -164,14 +203,65 @@ async function create(opts: z.output<typeof options>, ctx: PluginContext): Promi
           topK,
         };
       });
-      const res = await runPasses(runner, seqs, relayOn ? len : 0, capTokens, capSeqs);
       const tokens = new Int32Array(batch.sequences.length).fill(-1);
-      const logprobs: (TokenLogprob | undefined)[] = new Array(batch.sequences.length);
-      let anyLogprobs = false;
+      // Answer what was decoded ahead; the rest runs on the GPU.
+      const pending: number[] = [];
       batch.sequences.forEach((s, i) => {
+        const t = ahead && greedy(s)
+          ? ahead.serve({ id: s.id, ...seqs[i] }, batch.step)
+          : undefined;
+        if (t === undefined) {
+          ahead?.drop(s.id);
+          pending.push(i);
+        } else tokens[i] = t;
+      });
+      if (ahead) {
+        const copies = ahead.takeCopies();
+        runner.copyBlocks(copies.from, copies.to);
+        ahead.sweep(batch.step);
+      }
+      if (pending.length === 0) return { tokens };
+      const sub = pending.map((i) => seqs[i]);
+      const subTokens = sub.reduce((a, s) => a + s.tokens.length, 0);
+      const going = ahead && subTokens <= capTokens && sub.length <= capSeqs
+        ? pending.flatMap((i, k) => greedy(batch.sequences[i]) ? [k] : [])
+        : [];
+      const plan = going.length > 0
+        ? ahead!.plan(
+          going.map((k) => {
+            const s = batch.sequences[pending[k]];
+            return {
+              id: s.id,
+              ...sub[k],
+              remaining: s.sampling.maxTokens - s.outputIndex - 1,
+            };
+          }),
+          batch.step,
+        )
+        : undefined;
+      const res = plan
+        ? await runner.run(sub, relayOn ? len : 0, 1, {
+          steps: plan.steps,
+          seqs: going,
+          tables: plan.tables,
+        })
+        : await runPasses(runner, sub, relayOn ? len : 0, capTokens, capSeqs);
+      if (plan) {
+        ahead!.record(
+          going.map((k) => batch.sequences[pending[k]].id),
+          going.map((k) => res.greedy[k]),
+          res.ahead,
+        );
+      }
+      const logprobs: (TokenLogprob | undefined)[] = new Array(batch.sequences.length);
+      const logits: (Float32Array | undefined)[] = new Array(batch.sequences.length);
+      let anyLogprobs = false;
+      pending.forEach((i, k) => {
+        const s = batch.sequences[i];
+        logits[i] = res.logits[k];
         if (!s.sample) return;
-        const c = res.candidates[i];
-        const l = res.logits[i];
+        const c = res.candidates[k];
+        const l = res.logits[k];
         if (c) {
           tokens[i] = sampleTopK(c.ids, c.logits, s.sampling, s.outputIndex);
         } else if (l && (s.sampling.temperature > 0 || s.sampling.logprobs >= 0)) {
@@ -180,19 +270,25 @@ async function create(opts: z.output<typeof options>, ctx: PluginContext): Promi
           logprobs[i] = sampled.logprob;
           if (sampled.logprob) anyLogprobs = true;
         } else {
-          tokens[i] = res.greedy[i];
+          tokens[i] = res.greedy[k];
         }
       });
       const out: StepOutput = { tokens };
       if (anyLogprobs) out.logprobs = logprobs;
-      if (opts.keepLogits) out.logits = res.logits;
+      if (opts.keepLogits) out.logits = logits;
       return out;
     },
+    stats: () => ({ readbacks: runner.readbacks, aheadTokens: ahead?.hits ?? 0 }),
     close(): void {
       runner.destroy();
       gpu.device.destroy();
     },
   };
+}
+
+/** Whether a sequence samples greedily with nothing else to report (it may decode ahead). */
+function greedy(s: BatchSequence): boolean {
+  return s.sample && s.sampling.temperature === 0 && s.sampling.logprobs < 0;
 }
 
 /**
@@ -260,7 +356,7 @@ async function runPasses(
     }
   }
   await flush();
-  return { greedy, logits, candidates };
+  return { greedy, logits, candidates, ahead: new Int32Array(0) };
 }
 
 /** The `webgpu` executor plugin (slot `executor`). */

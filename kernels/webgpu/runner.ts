@@ -38,6 +38,7 @@ import {
   argmaxShader,
   type AttnGeometry,
   embedShader,
+  feedShader,
   rmsnormShader,
   ropeStoreShader,
   siluMulShader,
@@ -65,6 +66,11 @@ export interface RunnerLimits {
   blockSize: number;
   /** Batches of at most this many tokens use the matrix-vector kernels. */
   matvecMaxRows: number;
+  /**
+   * Extra KV blocks after the pool's, ids `numBlocks ..`, for decoding ahead past the
+   * blocks the engine has allocated (default 0).
+   */
+  scratchBlocks?: number;
 }
 
 /** One sequence of a forward pass, flattened for the GPU. */
@@ -95,6 +101,23 @@ export interface TopKCandidates {
   logits: Float32Array;
 }
 
+/**
+ * Decoding ahead: after the pass, `steps` more sub-steps in the same submission, each
+ * feeding every listed sequence the token it just sampled (greedy, on the device) at its
+ * next position. The KV of those positions is written through `tables`.
+ */
+export interface DecodeAhead {
+  /** Extra sub-steps: each yields one more token per listed sequence. */
+  steps: number;
+  /** Indices into the pass's sequences of those that continue (each samples in the pass). */
+  seqs: readonly number[];
+  /**
+   * Their block tables covering every position written ahead (pool blocks, then scratch
+   * blocks where the engine has not allocated yet).
+   */
+  tables: readonly (readonly number[])[];
+}
+
 /** What one forward pass returns, per sequence. */
 export interface RunnerResult {
   /** Greedy token per sequence, -1 where it does not sample. */
@@ -103,6 +126,11 @@ export interface RunnerResult {
   logits: (Float32Array | undefined)[];
   /** Top-k candidates per sequence where asked for. */
   candidates: (TopKCandidates | undefined)[];
+  /**
+   * Decoding ahead: token of listed sequence `a` after sub-step `j` (1-based) at
+   * `(j - 1) * seqs.length + a`; empty without it.
+   */
+  ahead: Int32Array;
 }
 
 type LinearName = "qkv" | "wo" | "w13" | "w2" | "lm";
@@ -111,6 +139,35 @@ interface Linear {
   spec: LinearSpec;
   mv: GPUComputePipeline;
   mm: GPUComputePipeline;
+}
+
+/** Where each part of a pass's read-back lies, in bytes (`aheadWords`: u32 tokens ahead). */
+interface ReadbackLayout {
+  logitsAt: number;
+  topkAt: number[];
+  aheadAt: number;
+  aheadWords: number;
+  bytes: number;
+}
+
+/** One pass, described for the device. */
+interface PassData {
+  /** Tokens. */
+  T: number;
+  /** Metadata words. */
+  meta: Uint32Array<ArrayBuffer>;
+  /** The step uniform. */
+  step: Uint32Array<ArrayBuffer>;
+  /** Key ranges of the relay system part. */
+  splits: number;
+  /** Offset of the feed list (decoding ahead) in `meta`. */
+  feedOff: number;
+  /** Sequences that sample, in sampled-row order. */
+  samples: number[];
+  /** Sequences whose logits are read back. */
+  logitRows: number[];
+  /** Sequences that select their top-k. */
+  topkRows: number[];
 }
 
 /** Runs forward passes of one model on one device. */
@@ -131,6 +188,8 @@ export class GpuRunner {
   sharedId: string | undefined;
   /** Bytes the last forward pass read back (token ids, candidates, logits rows). */
   lastReadBytes = 0;
+  /** Read-backs so far (one per forward pass that samples). */
+  readbacks = 0;
 
   #device: GPUDevice;
   #geometry: AttnGeometry;
@@ -146,9 +205,11 @@ export class GpuRunner {
     lm: GPUBindGroup;
     argmax: GPUBindGroup;
     topk: GPUBindGroup;
+    feed: GPUBindGroup;
   };
   #sharedCap = 0;
   #readback: GPUBuffer | undefined;
+  #staging: GPUBuffer | undefined;
   #readbackBytes = 0;
   #metaWords: number;
   #qkvDim: number;
@@ -165,7 +226,7 @@ export class GpuRunner {
       nKvHeads: config.nKvHeads,
       headDim: config.headDim,
       blockSize: limits.blockSize,
-      numBlocks: limits.numBlocks,
+      numBlocks: limits.numBlocks + (limits.scratchBlocks ?? 0),
     };
     const maxTable = Math.ceil(limits.maxPositions / limits.blockSize) + 1;
     // Per sequence: info, block table, sampled row, (sampled row, k) of a top-k selection.
@@ -199,7 +260,7 @@ export class GpuRunner {
     const T = L.maxTokens;
     const S = L.maxSeqs;
     const kvDim = c.nKvHeads * c.headDim;
-    const cacheBytes = 2 * L.numBlocks * L.blockSize * kvDim * 4;
+    const cacheBytes = 2 * this.#geometry.numBlocks * L.blockSize * kvDim * 4;
     if (cacheBytes > maxBind) {
       throw new UsageError(
         `executor webgpu: a layer's KV pool needs ${cacheBytes} bytes but this adapter binds ` +
@@ -217,6 +278,8 @@ export class GpuRunner {
     this.#bufs = {
       step: buffer(d, STEP_WORDS * 4, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, "step"),
       meta: buffer(d, f4(this.#metaWords), STORAGE, "meta"),
+      aheadMeta: buffer(d, f4(this.#metaWords), STORAGE, "ahead-meta"),
+      aheadStep: buffer(d, STEP_WORDS * 4, STORAGE, "ahead-step"),
       x: buffer(d, f4(T * c.dim), STORAGE, "x"),
       xn: buffer(d, f4(T * c.dim), STORAGE, "xn"),
       qkv: buffer(d, f4(T * this.#qkvDim), STORAGE, "qkv"),
@@ -263,6 +326,7 @@ export class GpuRunner {
       shared: signature(d, ["ro", "uniform", "ro", "ro", "rw"]),
       argmax: signature(d, ["ro", "rw", "uniform"]),
       topk: signature(d, ["ro", "ro", "rw", "uniform"]),
+      feed: signature(d, ["ro", "rw", "uniform"]),
     };
     const lseOff = this.limits.maxTokens * c.nHeads * c.headDim;
     const tk = sharedTileKeys(c.headDim, this.gpu.info.maxComputeWorkgroupStorageSize);
@@ -282,6 +346,8 @@ export class GpuRunner {
       shared: pipeline(d, s.shared, sharedAttentionShader(g, tk), "shared-attention"),
       argmax: pipeline(d, s.argmax, argmaxShader(c.vocabSize), "argmax"),
       topk: pipeline(d, s.topk, topKShader(c.vocabSize), "top-k"),
+      feedFirst: pipeline(d, s.feed, feedShader(true), "feed-first"),
+      feedNext: pipeline(d, s.feed, feedShader(false), "feed-next"),
     };
     const qDim = c.nHeads * c.headDim;
     const specs: Record<LinearName, LinearSpec> = {
@@ -325,6 +391,7 @@ export class GpuRunner {
       lm: bind(d, s.linear, [b.xs, b.lm, b.logits, b.step]),
       argmax: bind(d, s.argmax, [b.logits, b.ids, b.step]),
       topk: bind(d, s.topk, [b.logits, b.meta, b.topk, b.step]),
+      feed: bind(d, s.feed, [b.ids, b.meta, b.step]),
       layers: this.#layerBufs.map((w) => ({
         attnNorm: bind(d, s.norm, [b.x, w.attnNorm, b.xn, b.step, b.meta]),
         qkv: bind(d, s.linear, [b.xn, w.qkv, b.qkv, b.step]),
@@ -389,21 +456,32 @@ export class GpuRunner {
    * One forward pass. `relayLen` > 0 runs the RelayAttention system part for the step's
    * mode-1 sequences. Resolves after the step's single read-back. `repeat` > 1 encodes the
    * same pass that many times in the one submission (for timing the device alone: the KV
-   * writes land on the same slots, so the result is unchanged).
+   * writes land on the same slots, so the result is unchanged). `ahead` decodes further
+   * in the same submission and read-back (see {@link DecodeAhead}).
    */
-  async run(seqs: RunnerSequence[], relayLen: number, repeat = 1): Promise<RunnerResult> {
-    const { samples, logitRows, topkRows } = this.#encodeAndSubmit(seqs, relayLen, repeat);
+  async run(
+    seqs: RunnerSequence[],
+    relayLen: number,
+    repeat = 1,
+    ahead?: DecodeAhead,
+  ): Promise<RunnerResult> {
+    const pass = this.#encodeAndSubmit(seqs, relayLen, repeat, ahead);
+    const { samples, logitRows, topkRows } = pass;
     const greedy = new Int32Array(seqs.length).fill(-1);
     const logits: (Float32Array | undefined)[] = new Array(seqs.length);
     const candidates: (TopKCandidates | undefined)[] = new Array(seqs.length);
     this.lastReadBytes = 0;
-    if (samples.length === 0) return { greedy, logits, candidates };
-    const layout = this.#readbackLayout(samples.length, logitRows.length, topkRows, seqs);
+    if (samples.length === 0) return { greedy, logits, candidates, ahead: new Int32Array(0) };
+    const layout = pass.layout!;
     const size = Math.ceil(layout.bytes / 8) * 8;
     const rb = this.#readback!;
     await rb.mapAsync(GPUMapMode.READ, 0, size);
     const data = rb.getMappedRange(0, size).slice(0);
     rb.unmap();
+    if (this.gpu.errors.length > 0) {
+      throw new Error(`webgpu: the device rejected work: ${this.gpu.errors.splice(0).join("; ")}`);
+    }
+    this.readbacks++;
     this.lastReadBytes = layout.bytes;
     const ids = new Uint32Array(data, 0, samples.length);
     samples.forEach((s, i) => greedy[s] = ids[i]);
@@ -422,16 +500,51 @@ export class GpuRunner {
       }
       candidates[s] = c;
     });
-    return { greedy, logits, candidates };
+    const aheadIds = new Int32Array(data, layout.aheadAt, layout.aheadWords).slice();
+    return { greedy, logits, candidates, ahead: aheadIds };
   }
 
-  /** Where each part of the read-back lies: ids, then logits rows, then candidates. */
+  /**
+   * Copy whole KV blocks (every layer, K and V) from `from[i]` to `to[i]`, ordered before
+   * any later pass; no read-back. WebGPU forbids a copy within one buffer, so the blocks
+   * go through a staging buffer.
+   */
+  copyBlocks(from: readonly number[], to: readonly number[]): void {
+    if (from.length === 0) return;
+    const blockBytes = this.limits.blockSize * this.config.nKvHeads * this.config.headDim * 4;
+    const vOff = this.#geometry.numBlocks * blockBytes;
+    const bytes = this.#layerBufs.length * from.length * 2 * blockBytes;
+    if (!this.#staging || this.#staging.size < bytes) {
+      this.#staging?.destroy();
+      this.#staging = buffer(this.#device, bytes, STORAGE, "kv-staging");
+    }
+    const stage = this.#staging;
+    const enc = this.#device.createCommandEncoder();
+    let at = 0;
+    const parts: [GPUBuffer, number, number][] = [];
+    for (const w of this.#layerBufs) {
+      from.forEach((f, i) => {
+        for (const off of [0, vOff]) {
+          enc.copyBufferToBuffer(w.cache, off + f * blockBytes, stage, at, blockBytes);
+          parts.push([w.cache, off + to[i] * blockBytes, at]);
+          at += blockBytes;
+        }
+      });
+    }
+    for (const [cache, dst, src] of parts) {
+      enc.copyBufferToBuffer(stage, src, cache, dst, blockBytes);
+    }
+    this.#device.queue.submit([enc.finish()]);
+  }
+
+  /** Where each part of the read-back lies: ids, logits rows, candidates, tokens ahead. */
   #readbackLayout(
     nSamples: number,
     nLogitRows: number,
     topkRows: number[],
     seqs: RunnerSequence[],
-  ): { logitsAt: number; topkAt: number[]; bytes: number } {
+    aheadWords: number,
+  ): ReadbackLayout {
     const logitsAt = Math.ceil(nSamples / 2) * 8;
     let at = logitsAt + nLogitRows * this.config.vocabSize * 4;
     const topkAt = topkRows.map((s) => {
@@ -439,7 +552,7 @@ export class GpuRunner {
       at += seqs[s].topK! * 8;
       return here;
     });
-    return { logitsAt, topkAt, bytes: at };
+    return { logitsAt, topkAt, aheadAt: at, aheadWords, bytes: at + aheadWords * 4 };
   }
 
   #ensureReadback(bytes: number): GPUBuffer {
@@ -456,21 +569,20 @@ export class GpuRunner {
     return this.#readback;
   }
 
-  #encodeAndSubmit(
-    seqs: RunnerSequence[],
-    relayLen: number,
-    repeat = 1,
-  ): { samples: number[]; logitRows: number[]; topkRows: number[] } {
+  /**
+   * The metadata and step uniform of a pass over `seqs`, checked: tokens | positions |
+   * sequence of each token | per-sequence info | tables | sampled rows | top-k pairs.
+   * Block ids must lie below `blocks`.
+   */
+  #describe(seqs: RunnerSequence[], relayLen: number, blocks: number, extraWords = 0): PassData {
     const c = this.config;
     const L = this.limits;
     let T = 0;
     for (const s of seqs) T += s.tokens.length;
-    if (T === 0) return { samples: [], logitRows: [], topkRows: [] };
     if (T > L.maxTokens) throw new RangeError(`batch of ${T} tokens exceeds ${L.maxTokens}`);
     if (seqs.length > L.maxSeqs) {
       throw new RangeError(`batch of ${seqs.length} sequences exceeds ${L.maxSeqs}`);
     }
-    // Metadata: tokens | positions | sequence of each token | per-sequence info | tables | samples.
     const posOff = T;
     const seqOff = 2 * T;
     const infoOff = 3 * T;
@@ -503,7 +615,8 @@ export class GpuRunner {
       }
     });
     const topkOff = sampleOff + samples.length;
-    const words = topkOff + topkPairs.length;
+    const feedOff = topkOff + topkPairs.length;
+    const words = feedOff + extraWords;
     if (words > this.#metaWords) throw new RangeError("batch metadata exceeds its buffer");
     const meta = new Uint32Array(words);
     let t = 0;
@@ -520,7 +633,7 @@ export class GpuRunner {
         );
       }
       for (const b of s.blockTable) {
-        if (!(b >= 0 && b < L.numBlocks)) throw new RangeError(`block ${b} is outside the pool`);
+        if (!(b >= 0 && b < blocks)) throw new RangeError(`block ${b} is outside the pool`);
       }
       for (let j = 0; j < s.tokens.length; j++) {
         const tok = s.tokens[j];
@@ -555,48 +668,112 @@ export class GpuRunner {
       splits,
       topkOff,
       topkRows.length,
+      feedOff,
     ]);
-
-    const d = this.#device;
-    d.queue.writeBuffer(this.#bufs.meta, 0, meta);
-    d.queue.writeBuffer(this.#bufs.step, 0, step);
-    const enc = d.createCommandEncoder();
-    for (let i = 0; i < repeat; i++) {
-      this.#encodePass(enc, T, samples.length, topkRows.length, relayLen, splits);
-    }
-    if (samples.length > 0) {
-      const layout = this.#readbackLayout(samples.length, logitRows.length, topkRows, seqs);
-      const rb = this.#ensureReadback(Math.ceil(layout.bytes / 8) * 8);
-      const vBytes = c.vocabSize * 4;
-      enc.copyBufferToBuffer(this.#bufs.ids, 0, rb, 0, samples.length * 4);
-      logitRows.forEach((s, i) => {
-        const r = samples.indexOf(s);
-        enc.copyBufferToBuffer(
-          this.#bufs.logits,
-          r * vBytes,
-          rb,
-          layout.logitsAt + i * vBytes,
-          vBytes,
-        );
-      });
-      topkRows.forEach((s, i) => {
-        const bytes = seqs[s].topK! * 8;
-        enc.copyBufferToBuffer(this.#bufs.topk, i * TOPK_MAX * 8, rb, layout.topkAt[i], bytes);
-      });
-    }
-    d.queue.submit([enc.finish()]);
-    return { samples, logitRows, topkRows };
+    return { T, meta, step, splits, feedOff, samples, logitRows, topkRows };
   }
 
-  /** Encode one forward pass as one compute pass. */
-  #encodePass(
-    enc: GPUCommandEncoder,
-    T: number,
-    nSamples: number,
-    nTopK: number,
+  /**
+   * The sub-steps of decoding ahead: one token per listed sequence, at the position after
+   * its last fed token, with `ahead.tables`; the first sub-step feeds each row the token
+   * sampled for its sequence in the pass (`first.samples` order).
+   */
+  #describeAhead(seqs: RunnerSequence[], first: PassData, relayLen: number, ahead: DecodeAhead) {
+    const L = this.limits;
+    const n = ahead.seqs.length;
+    const rows: RunnerSequence[] = ahead.seqs.map((i, a) => {
+      const s = seqs[i];
+      const next = s.startPos + s.tokens.length;
+      const last = next + ahead.steps - 1;
+      if (!s.sample || last >= L.maxPositions) {
+        throw new RangeError(`sequence ${i} cannot decode ${ahead.steps} tokens ahead`);
+      }
+      const own = last + 1 - s.prefixLen;
+      if (Math.ceil(own / L.blockSize) > ahead.tables[a].length) {
+        throw new RangeError(`a block table ahead cannot hold ${own} tokens`);
+      }
+      return {
+        ...s,
+        tokens: [0],
+        startPos: next,
+        blockTable: ahead.tables[a],
+        sample: true,
+        wantLogits: false,
+        topK: 0,
+      };
+    });
+    const data = this.#describe(rows, relayLen, this.#geometry.numBlocks, n);
+    ahead.seqs.forEach((i, a) => data.meta[data.feedOff + a] = first.samples.indexOf(i));
+    return data;
+  }
+
+  #encodeAndSubmit(
+    seqs: RunnerSequence[],
     relayLen: number,
-    splits: number,
-  ): void {
+    repeat = 1,
+    ahead?: DecodeAhead,
+  ): PassData & { layout?: ReadbackLayout } {
+    const c = this.config;
+    const first = this.#describe(seqs, relayLen, this.limits.numBlocks);
+    if (first.T === 0) return first;
+    const steps = ahead && ahead.seqs.length > 0 ? ahead.steps : 0;
+    const more = steps > 0 ? this.#describeAhead(seqs, first, relayLen, ahead!) : undefined;
+    const d = this.#device;
+    const b = this.#bufs;
+    d.queue.writeBuffer(b.meta, 0, first.meta);
+    d.queue.writeBuffer(b.step, 0, first.step);
+    if (more) {
+      d.queue.writeBuffer(b.aheadMeta, 0, more.meta);
+      d.queue.writeBuffer(b.aheadStep, 0, more.step);
+    }
+    const enc = d.createCommandEncoder();
+    for (let i = 0; i < repeat; i++) this.#encodePass(enc, first);
+    const { samples, logitRows, topkRows } = first;
+    if (samples.length === 0) {
+      d.queue.submit([enc.finish()]);
+      return first;
+    }
+    const n = more ? more.samples.length : 0;
+    const layout = this.#readbackLayout(
+      samples.length,
+      logitRows.length,
+      topkRows,
+      seqs,
+      steps * n,
+    );
+    const rb = this.#ensureReadback(Math.ceil(layout.bytes / 8) * 8);
+    const vBytes = c.vocabSize * 4;
+    enc.copyBufferToBuffer(b.ids, 0, rb, 0, samples.length * 4);
+    logitRows.forEach((s, i) => {
+      const r = samples.indexOf(s);
+      enc.copyBufferToBuffer(b.logits, r * vBytes, rb, layout.logitsAt + i * vBytes, vBytes);
+    });
+    topkRows.forEach((s, i) => {
+      const bytes = seqs[s].topK! * 8;
+      enc.copyBufferToBuffer(b.topk, i * TOPK_MAX * 8, rb, layout.topkAt[i], bytes);
+    });
+    if (more) {
+      enc.copyBufferToBuffer(b.aheadMeta, 0, b.meta, 0, more.meta.byteLength);
+      enc.copyBufferToBuffer(b.aheadStep, 0, b.step, 0, STEP_WORDS * 4);
+      for (let j = 1; j <= steps; j++) {
+        this.#encodePass(enc, more, j === 1 ? "first" : "next");
+        enc.copyBufferToBuffer(b.ids, 0, rb, layout.aheadAt + (j - 1) * n * 4, n * 4);
+      }
+    }
+    d.queue.submit([enc.finish()]);
+    return { ...first, layout };
+  }
+
+  /**
+   * Encode one forward pass as one compute pass; `feed` first feeds each row the token
+   * just sampled (decoding ahead).
+   */
+  #encodePass(enc: GPUCommandEncoder, data: PassData, feed?: "first" | "next"): void {
+    const T = data.T;
+    const nSamples = data.samples.length;
+    const nTopK = data.topkRows.length;
+    const relayLen = data.step[3];
+    const splits = data.splits;
     const c = this.config;
     const L = this.limits;
     const pass = enc.beginComputePass();
@@ -613,6 +790,7 @@ export class GpuRunner {
     const P = this.#pipes;
     const G = this.#groups;
     const group = c.nHeads / c.nKvHeads;
+    if (feed) run(feed === "first" ? P.feedFirst : P.feedNext, G.feed, Math.ceil(T / 64));
     run(P.embed, G.embed, T);
     for (const lg of G.layers) {
       run(P.norm, lg.attnNorm, T);
@@ -642,6 +820,7 @@ export class GpuRunner {
     for (const b of Object.values(this.#bufs)) b.destroy();
     for (const w of this.#layerBufs) for (const b of Object.values(w)) b.destroy();
     this.#readback?.destroy();
+    this.#staging?.destroy();
   }
 }
 

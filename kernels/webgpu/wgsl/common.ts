@@ -18,7 +18,8 @@ export type WeightType = "f32" | "f16";
  * u32 words, of each array in the metadata buffer; `splits` the number of key ranges the
  * relay system part is split into (each yields a partial output and log-sum-exp);
  * `topkRows` sampled rows select their top-k on the device, listed as `(sampled row, k)`
- * pairs at `topkOff`.
+ * pairs at `topkOff`; in the first sub-step of decoding ahead, row `r` is fed the token
+ * sampled for row `md[feedOff + r]` of the pass before.
  */
 export const STEP_STRUCT = `
 struct Step {
@@ -34,11 +35,15 @@ struct Step {
   splits: u32,
   topkOff: u32,
   topkRows: u32,
+  feedOff: u32,
+  pad1: u32,
+  pad2: u32,
+  pad3: u32,
 }
 `;
 
 /** Words of {@link STEP_STRUCT}. */
-export const STEP_WORDS = 12;
+export const STEP_WORDS = 16;
 
 /**
  * Per-sequence info in the metadata buffer, 4 words each: first table entry, number of

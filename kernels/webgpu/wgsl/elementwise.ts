@@ -208,3 +208,26 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 }
 `;
 }
+
+/**
+ * Decoding ahead: feed each row of the next sub-step the token just sampled for its
+ * sequence, on the device. `first`: row `r` takes the id sampled for row
+ * `md[feedOff + r]` of the previous pass (positions are already set); otherwise row `r`
+ * takes id `r` and moves one position on. Dispatch `ceil(rows / 64)` workgroups.
+ */
+export function feedShader(first: boolean): string {
+  const body = first
+    ? "md[r] = ids[md[step.feedOff + r]];"
+    : "md[r] = ids[r]; md[step.posOff + r] = md[step.posOff + r] + 1u;";
+  return `${STEP_STRUCT}
+@group(0) @binding(0) var<storage, read> ids: array<u32>;
+@group(0) @binding(1) var<storage, read_write> md: array<u32>;
+@group(0) @binding(2) var<uniform> step: Step;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let r = gid.x;
+  if (r >= step.rows) { return; }
+  ${body}
+}
+`;
+}

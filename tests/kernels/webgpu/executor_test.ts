@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { presetModel } from "../../../core/model/load.ts";
 import { referenceExecutor } from "../../../kernels/reference/plugin.ts";
-import { webgpuExecutor } from "../../../kernels/webgpu/executor.ts";
+import { type WebGpuExecutor, webgpuExecutor } from "../../../kernels/webgpu/executor.ts";
 import type { Executor } from "../../../core/slots.ts";
 import {
   compareLogits,
@@ -208,6 +208,50 @@ Deno.test({
       }, RangeError);
     } finally {
       await gpu.close?.();
+    }
+  },
+});
+
+Deno.test({
+  name: "webgpu executor: decoding ahead gives the reference's tokens with fewer read-backs",
+  ignore: !HAS_GPU,
+  async fn() {
+    const ctx = context(presetModel("tiny"), SHAPE);
+    const make = (decodeAhead: number) =>
+      webgpuExecutor.create(
+        webgpuExecutor.options.parse({ weights: "f32", decodeAhead, decodeAheadMaxSeqs: 3 }),
+        ctx,
+      ) as Promise<WebGpuExecutor>;
+    const execs = [
+      await referenceExecutor.create({ keepLogits: false }, ctx),
+      await make(6),
+      await make(0),
+    ];
+    try {
+      // Longer outputs, so that sequences cross several 4-token blocks while decoding
+      // ahead; requests join and leave, so passes also mix prefills with decodes.
+      const reqs = REQUESTS.map((r, i) => ({ ...r, maxTokens: 9 + 4 * i }));
+      const pairs = await drive(execs, reqs, SHAPE, { chunk: 16, seed: 5 });
+      let rows = 0;
+      for (const p of pairs) {
+        for (const row of p.rows) {
+          assert.equal(p.outputs[1].tokens[row], p.outputs[0].tokens[row]);
+          assert.equal(p.outputs[2].tokens[row], p.outputs[0].tokens[row]);
+          rows++;
+        }
+      }
+      assert.equal(rows, reqs.reduce((a, r) => a + r.maxTokens, 0));
+      const ahead = (execs[1] as WebGpuExecutor).stats();
+      const plain = (execs[2] as WebGpuExecutor).stats();
+      assert.equal(plain.aheadTokens, 0);
+      assert.ok(ahead.aheadTokens > rows / 3, `${ahead.aheadTokens} of ${rows} tokens ahead`);
+      assert.ok(
+        ahead.readbacks < plain.readbacks / 2,
+        `${ahead.readbacks} read-backs against ${plain.readbacks}`,
+      );
+    } finally {
+      await execs[1].close?.();
+      await execs[2].close?.();
     }
   },
 });

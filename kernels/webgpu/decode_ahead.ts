@@ -1,0 +1,250 @@
+/**
+ * Decoding ahead: the bookkeeping that lets the webgpu executor answer several engine
+ * steps from one GPU submission.
+ *
+ * In Deno every read-back costs about 10 ms (deno-webgpu-wasm-notes, 0.1), which caps a
+ * lone stream near 85 tokens/s whatever the GPU. So when a pass samples a greedy
+ * sequence, the runner goes on for a few sub-steps in the same submission, feeding each
+ * such sequence its own argmax on the device and writing the KV of those positions, and
+ * reads all those tokens back at once. The executor keeps them here; while the engine's
+ * next steps ask exactly for that continuation (same position, same fed token, same
+ * blocks), it answers from here with no GPU work. Anything else (another token, a new
+ * block table after a preemption, a sequence that was not asked for a while) drops the
+ * entry and the sequence runs for real, so the tokens are always those of plain decoding.
+ *
+ * Positions past the blocks the engine has allocated are written to scratch blocks
+ * (pool ids from `numBlocks` on, owned here); when the engine allocates the real block,
+ * the scratch block is copied into it before any pass can read it.
+ *
+ * @module
+ */
+
+/** One sequence's tokens decoded ahead. */
+interface Entry {
+  /** Position of `inputs[0]`. */
+  start: number;
+  /** `inputs[k]` is fed at position `start + k`; `outputs[k]` is sampled after it. */
+  inputs: number[];
+  outputs: number[];
+  /** Served so far. */
+  at: number;
+  /** Relay prefix length and mode the tokens were computed with. */
+  prefixLen: number;
+  mode: number;
+  /** Block index (past the prefix) -> pool block holding positions written ahead. */
+  pool: Map<number, number>;
+  /** Block index -> scratch block holding positions written ahead. */
+  scratch: Map<number, number>;
+  /** Engine step of the last use. */
+  lastStep: number;
+}
+
+/** What the executor knows of a batch sequence when asking for a token. */
+export interface AheadQuery {
+  /** Request id. */
+  id: string;
+  /** Fed tokens. */
+  tokens: ArrayLike<number>;
+  /** Position of the first fed token. */
+  startPos: number;
+  /** The engine's block table (positions after the prefix). */
+  blockTable: readonly number[];
+  /** Relay prefix length (0: none) and mode. */
+  prefixLen: number;
+  mode: number;
+}
+
+/** A sequence to decode ahead in the next pass. */
+export interface AheadCandidate extends AheadQuery {
+  /** Tokens it may still produce after this step's (its cap). */
+  remaining: number;
+}
+
+/** The plan of one pass's decoding ahead. */
+export interface AheadPlan {
+  /** Sub-steps after the pass. */
+  steps: number;
+  /** The candidates' block tables through the last position written ahead. */
+  tables: number[][];
+}
+
+/** Steps after which an entry that was not asked for is dropped. */
+const STALE_STEPS = 16;
+
+/** Tokens decoded ahead, per sequence, and the scratch blocks that hold their KV. */
+export class AheadCache {
+  readonly #depth: number;
+  readonly #maxSeqs: number;
+  readonly #blockSize: number;
+  readonly #maxPositions: number;
+  readonly #entries = new Map<string, Entry>();
+  readonly #freeScratch: number[];
+  #copyFrom: number[] = [];
+  #copyTo: number[] = [];
+  /** Tokens served from the cache so far. */
+  hits = 0;
+
+  /**
+   * `depth` tokens ahead at most, for at most `maxSeqs` sequences per pass; scratch
+   * blocks are ids `firstScratch .. firstScratch + scratchBlocks(...) - 1`.
+   */
+  constructor(
+    depth: number,
+    maxSeqs: number,
+    blockSize: number,
+    maxPositions: number,
+    firstScratch: number,
+  ) {
+    this.#depth = depth;
+    this.#maxSeqs = maxSeqs;
+    this.#blockSize = blockSize;
+    this.#maxPositions = maxPositions;
+    const n = AheadCache.scratchBlocks(depth, maxSeqs, blockSize);
+    this.#freeScratch = Array.from({ length: n }, (_, i) => firstScratch + n - 1 - i);
+  }
+
+  /** Scratch blocks needed for `depth` tokens ahead of `maxSeqs` sequences. */
+  static scratchBlocks(depth: number, maxSeqs: number, blockSize: number): number {
+    return depth > 0 ? maxSeqs * (Math.ceil(depth / blockSize) + 1) : 0;
+  }
+
+  /**
+   * The token for `q` if it continues a sequence decoded ahead, else undefined (and its
+   * entry is dropped). A hit may queue a scratch-to-pool copy ({@link takeCopies}).
+   */
+  serve(q: AheadQuery, step: number): number | undefined {
+    const e = this.#entries.get(q.id);
+    if (!e) return undefined;
+    const k = e.at;
+    const bi = Math.floor((q.startPos - q.prefixLen) / this.#blockSize);
+    const ok = q.tokens.length === 1 && q.startPos === e.start + k &&
+      q.tokens[0] === e.inputs[k] && q.prefixLen === e.prefixLen && q.mode === e.mode &&
+      this.#blockReady(e, bi, q.blockTable);
+    if (!ok) {
+      this.drop(q.id);
+      return undefined;
+    }
+    e.at++;
+    e.lastStep = step;
+    this.hits++;
+    if (e.at === e.inputs.length) this.drop(q.id);
+    return e.outputs[k];
+  }
+
+  /** Whether block `bi`'s positions written ahead are where the engine's table says. */
+  #blockReady(e: Entry, bi: number, table: readonly number[]): boolean {
+    const real = table[bi];
+    if (real === undefined) return false;
+    const pool = e.pool.get(bi);
+    if (pool !== undefined) return pool === real;
+    const scratch = e.scratch.get(bi);
+    if (scratch === undefined) return false;
+    this.#copyFrom.push(scratch);
+    this.#copyTo.push(real);
+    e.scratch.delete(bi);
+    this.#freeScratch.push(scratch);
+    e.pool.set(bi, real);
+    return true;
+  }
+
+  /** Scratch-to-pool block copies to make before the next pass. */
+  takeCopies(): { from: number[]; to: number[] } {
+    const out = { from: this.#copyFrom, to: this.#copyTo };
+    this.#copyFrom = [];
+    this.#copyTo = [];
+    return out;
+  }
+
+  /** Forget a sequence's tokens ahead (its scratch blocks return). */
+  drop(id: string): void {
+    const e = this.#entries.get(id);
+    if (!e) return;
+    for (const b of e.scratch.values()) this.#freeScratch.push(b);
+    this.#entries.delete(id);
+  }
+
+  /** Drop entries not asked for in the last few steps (finished or set-aside sequences). */
+  sweep(step: number): void {
+    for (const [id, e] of this.#entries) if (step - e.lastStep > STALE_STEPS) this.drop(id);
+  }
+
+  /**
+   * How many sub-steps the candidates (all of them) go ahead in the coming pass, and with
+   * what tables (scratch blocks taken where the engine's tables end). Undefined when they
+   * do not (too many, nothing left to produce, no room). Entries of other sequences are
+   * dropped if their scratch blocks are needed.
+   */
+  plan(candidates: readonly AheadCandidate[], step: number): AheadPlan | undefined {
+    if (this.#depth === 0 || candidates.length === 0 || candidates.length > this.#maxSeqs) {
+      return undefined;
+    }
+    let steps = 0;
+    for (const c of candidates) steps = Math.max(steps, Math.min(this.#depth, c.remaining));
+    for (const c of candidates) {
+      const next = c.startPos + c.tokens.length;
+      steps = Math.min(steps, this.#maxPositions - next);
+    }
+    if (steps <= 0) return undefined;
+    for (const c of candidates) this.drop(c.id);
+    const need = candidates.map((c) => this.#blocksPast(c, steps));
+    const total = need.reduce((a, b) => a + b, 0);
+    if (total > this.#freeScratch.length) {
+      for (const id of [...this.#entries.keys()]) this.drop(id);
+    }
+    if (total > this.#freeScratch.length) return undefined;
+    const tables = candidates.map((c, i) => {
+      const table = c.blockTable.slice();
+      for (let j = 0; j < need[i]; j++) table.push(this.#freeScratch.pop()!);
+      return table;
+    });
+    for (const [i, c] of candidates.entries()) {
+      const next = c.startPos + c.tokens.length;
+      const pool = new Map<number, number>();
+      const scratch = new Map<number, number>();
+      const first = Math.floor((next - c.prefixLen) / this.#blockSize);
+      const last = Math.floor((next + steps - 1 - c.prefixLen) / this.#blockSize);
+      for (let bi = first; bi <= last; bi++) {
+        if (bi < c.blockTable.length) pool.set(bi, c.blockTable[bi]);
+        else scratch.set(bi, tables[i][bi]);
+      }
+      this.#entries.set(c.id, {
+        start: next,
+        inputs: [],
+        outputs: [],
+        at: 0,
+        prefixLen: c.prefixLen,
+        mode: c.mode,
+        pool,
+        scratch,
+        lastStep: step,
+      });
+    }
+    return { steps, tables };
+  }
+
+  /**
+   * Record a pass's results: `first[i]` sampled in the pass for candidate `i`, and
+   * `ahead[(j - 1) * n + i]` after sub-step `j`.
+   */
+  record(ids: readonly string[], first: ArrayLike<number>, ahead: ArrayLike<number>): void {
+    const n = ids.length;
+    const steps = n > 0 ? ahead.length / n : 0;
+    ids.forEach((id, i) => {
+      const e = this.#entries.get(id);
+      if (!e) return;
+      let prev = first[i];
+      for (let j = 1; j <= steps; j++) {
+        e.inputs.push(prev);
+        prev = ahead[(j - 1) * n + i];
+        e.outputs.push(prev);
+      }
+    });
+  }
+
+  /** Blocks past the engine's table that positions `next .. next + steps - 1` need. */
+  #blocksPast(c: AheadCandidate, steps: number): number {
+    const next = c.startPos + c.tokens.length;
+    const own = next + steps - c.prefixLen;
+    return Math.max(0, Math.ceil(own / this.#blockSize) - c.blockTable.length);
+  }
+}

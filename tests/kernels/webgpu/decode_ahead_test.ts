@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { AheadCache, type AheadCandidate } from "../../../kernels/webgpu/decode_ahead.ts";
+
+const BS = 4;
+const POOL = 64; // scratch blocks are ids 64 ..
+
+function candidate(over: Partial<AheadCandidate> = {}): AheadCandidate {
+  // A decode at position 10 with blocks for positions 0 .. 11.
+  return {
+    id: "a",
+    tokens: [7],
+    startPos: 10,
+    blockTable: [3, 4, 5],
+    prefixLen: 0,
+    mode: 0,
+    remaining: 20,
+    ...over,
+  };
+}
+
+/** The query of the decode at `pos` feeding `token`. */
+function at(pos: number, token: number, table: number[], id = "a") {
+  return { id, tokens: [token], startPos: pos, blockTable: table, prefixLen: 0, mode: 0 };
+}
+
+Deno.test("decode ahead: serves the recorded chain and moves scratch blocks into the pool", () => {
+  const cache = new AheadCache(5, 2, BS, 256, POOL);
+  const plan = cache.plan([candidate()], 0)!;
+  assert.equal(plan.steps, 5);
+  // Positions 11 .. 15: block 2 is the engine's, block 3 is not allocated yet.
+  assert.equal(plan.tables[0].length, 4);
+  assert.deepEqual(plan.tables[0].slice(0, 3), [3, 4, 5]);
+  const scratch = plan.tables[0][3];
+  assert.ok(scratch >= POOL);
+  cache.record(["a"], [100], [101, 102, 103, 104, 105]);
+
+  assert.equal(cache.serve(at(11, 100, [3, 4, 5]), 1), 101);
+  assert.deepEqual(cache.takeCopies(), { from: [], to: [] });
+  assert.equal(cache.serve(at(12, 101, [3, 4, 5, 9]), 2), 102);
+  assert.deepEqual(cache.takeCopies(), { from: [scratch], to: [9] });
+  assert.equal(cache.serve(at(13, 102, [3, 4, 5, 9]), 3), 103);
+  assert.equal(cache.serve(at(14, 103, [3, 4, 5, 9]), 4), 104);
+  assert.equal(cache.serve(at(15, 104, [3, 4, 5, 9]), 5), 105);
+  assert.deepEqual(cache.takeCopies(), { from: [], to: [] }, "one copy per block");
+  assert.equal(cache.serve(at(16, 105, [3, 4, 5, 9, 10]), 6), undefined, "chain used up");
+  assert.equal(cache.hits, 5);
+});
+
+Deno.test("decode ahead: anything but the exact continuation drops the entry", () => {
+  const fresh = () => {
+    const cache = new AheadCache(4, 2, BS, 256, POOL);
+    cache.plan([candidate()], 0);
+    cache.record(["a"], [100], [101, 102, 103, 104]);
+    return cache;
+  };
+  const misses: [string, ReturnType<typeof at>][] = [
+    ["another fed token", at(11, 99, [3, 4, 5])],
+    ["another position", at(12, 100, [3, 4, 5, 9])],
+    ["a moved block", at(11, 100, [3, 4, 6])],
+    ["a prefill", { ...at(0, 1, [3, 4, 5]), tokens: [1, 2, 3] }],
+    ["another prefix", { ...at(11, 100, [3, 4, 5]), prefixLen: 2 }],
+  ];
+  for (const [why, q] of misses) {
+    const cache = fresh();
+    assert.equal(cache.serve(q, 1), undefined, why);
+    assert.equal(cache.serve(at(11, 100, [3, 4, 5]), 2), undefined, `${why}: entry dropped`);
+  }
+  const other = fresh();
+  assert.equal(other.serve(at(11, 100, [3, 4, 5], "b"), 1), undefined, "another sequence");
+  assert.equal(other.serve(at(11, 100, [3, 4, 5]), 1), 101);
+});
+
+Deno.test("decode ahead: plans only what fits", () => {
+  const cache = new AheadCache(8, 2, BS, 256, POOL);
+  const three = ["a", "b", "c"].map((id) => candidate({ id }));
+  assert.equal(cache.plan(three, 0), undefined, "more sequences than allowed");
+  assert.equal(cache.plan([candidate({ remaining: 0 })], 0), undefined, "nothing left to make");
+  assert.equal(cache.plan([candidate({ remaining: 3 })], 0)!.steps, 3, "up to the cap");
+  const full = Array.from({ length: 64 }, (_, i) => i);
+  const end = (startPos: number) => cache.plan([candidate({ startPos, blockTable: full })], 0);
+  assert.equal(end(250)!.steps, 5, "up to the longest context");
+  assert.equal(end(255), undefined);
+  assert.equal(cache.plan([], 0), undefined);
+  assert.equal(new AheadCache(0, 2, BS, 256, POOL).plan([candidate()], 0), undefined);
+});
+
+Deno.test("decode ahead: scratch blocks are reclaimed from other and stale entries", () => {
+  // One sequence's worth of scratch: two blocks.
+  const cache = new AheadCache(4, 1, BS, 256, POOL);
+  assert.equal(AheadCache.scratchBlocks(4, 1, BS), 2);
+  const far = { startPos: 11, blockTable: [3, 4, 5] }; // positions 12 .. 15: one new block
+  cache.plan([candidate({ id: "a", ...far })], 0);
+  cache.record(["a"], [100], [101, 102, 103, 104]);
+  const b = cache.plan([candidate({ id: "b", startPos: 12, blockTable: [6, 7, 8] })], 1)!;
+  assert.equal(b.tables[0].length, 5, "needs both scratch blocks: a's entry gave its up");
+  assert.equal(cache.serve(at(12, 100, [3, 4, 5, 9]), 2), undefined);
+
+  const stale = new AheadCache(4, 2, BS, 256, POOL);
+  stale.plan([candidate()], 0);
+  stale.record(["a"], [100], [101, 102, 103, 104]);
+  stale.sweep(10);
+  assert.equal(stale.serve(at(11, 100, [3, 4, 5]), 10), 101, "recent entries stay");
+  stale.sweep(40);
+  assert.equal(stale.serve(at(12, 101, [3, 4, 5, 9]), 40), undefined, "stale ones go");
+});
