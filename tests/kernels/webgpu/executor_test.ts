@@ -223,7 +223,7 @@ Deno.test({
         ctx,
       ) as Promise<WebGpuExecutor>;
     const execs = [
-      await referenceExecutor.create({ keepLogits: false }, ctx),
+      await referenceExecutor.create({ keepLogits: true }, ctx),
       await make(6),
       await make(0),
     ];
@@ -233,14 +233,21 @@ Deno.test({
       const reqs = REQUESTS.map((r, i) => ({ ...r, maxTokens: 9 + 4 * i }));
       const pairs = await drive(execs, reqs, SHAPE, { chunk: 16, seed: 5 });
       let rows = 0;
+      let compared = 0;
       for (const p of pairs) {
         for (const row of p.rows) {
+          rows++;
+          // A near tie of the reference's top two may go either way on another device.
+          const ref = p.outputs[0].logits![row]!;
+          const scale = ref.reduce((a, v) => Math.max(a, Math.abs(v)), 1);
+          if (compareLogits(ref, ref).gap <= 2 * TOL * scale) continue;
           assert.equal(p.outputs[1].tokens[row], p.outputs[0].tokens[row]);
           assert.equal(p.outputs[2].tokens[row], p.outputs[0].tokens[row]);
-          rows++;
+          compared++;
         }
       }
       assert.equal(rows, reqs.reduce((a, r) => a + r.maxTokens, 0));
+      assert.ok(compared > 0.8 * rows, `${compared} of ${rows} rows clear of near ties`);
       const ahead = (execs[1] as WebGpuExecutor).stats();
       const plain = (execs[2] as WebGpuExecutor).stats();
       assert.equal(plain.aheadTokens, 0);
