@@ -18,7 +18,7 @@
 # common data-centre GPUs), MODEL (default tinyllama-1.1b).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}" NO_COLOR=1
 DENO="${DENO:-deno}"
 MODEL="${MODEL:-tinyllama-1.1b}"
 log="${OUT:+$OUT/device.txt}"
