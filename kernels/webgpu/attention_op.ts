@@ -15,9 +15,10 @@ import { INFO_WORDS, STEP_WORDS } from "./wgsl/common.ts";
 import type { AttnGeometry } from "./wgsl/elementwise.ts";
 import {
   pagedAttentionShader,
-  SHARED_TQ,
+  SHARED_TILES,
   sharedAttentionShader,
   sharedSplits,
+  sharedTile,
   sharedTileKeys,
 } from "./wgsl/attention.ts";
 
@@ -62,6 +63,7 @@ export class GpuAttentionOp {
   #device: GPUDevice;
   #paged!: { pipe: GPUComputePipeline; groupBase: GPUBindGroup; groupRelay: GPUBindGroup };
   #shared!: { pipe: GPUComputePipeline; group: GPUBindGroup };
+  #tq = 16;
   #bufs: GPUBuffer[] = [];
   #out!: GPUBuffer;
   #readback!: GPUBuffer;
@@ -176,7 +178,10 @@ export class GpuAttentionOp {
     );
     const attnSig = signature(d, ["ro", "ro", "uniform", "ro", "ro", "ro", "ro", "rw"]);
     const sharedSig = signature(d, ["ro", "uniform", "ro", "ro", "rw"]);
-    const tk = sharedTileKeys(p.headDim, gpu.info.maxComputeWorkgroupStorageSize);
+    const wgBytes = gpu.info.maxComputeWorkgroupStorageSize;
+    const tiles = SHARED_TILES.filter((tq) => sharedTileKeys(p.headDim, wgBytes, tq) > 0);
+    this.#tq = sharedTile((p.batch * p.nHeads) / p.nKvHeads, tiles);
+    const tk = sharedTileKeys(p.headDim, wgBytes, this.#tq);
     const [attn, shared] = await Promise.all([
       pipeline(
         d,
@@ -184,7 +189,7 @@ export class GpuAttentionOp {
         pagedAttentionShader(g, lseOff, gpu.info.maxComputeWorkgroupStorageSize),
         "paged-attention",
       ),
-      pipeline(d, sharedSig, sharedAttentionShader(g, tk), "shared-attention"),
+      pipeline(d, sharedSig, sharedAttentionShader(g, tk, this.#tq), "shared-attention"),
     ]);
     const common = [bufs.cache, bufs.sharedK, bufs.sharedV, bufs.sys, bufs.out];
     this.#paged = {
@@ -203,7 +208,7 @@ export class GpuAttentionOp {
     if (relay) {
       pass.setPipeline(this.#shared.pipe);
       pass.setBindGroup(0, this.#shared.group);
-      const x = Math.ceil((p.batch * p.nHeads / p.nKvHeads) / SHARED_TQ);
+      const x = Math.ceil((p.batch * p.nHeads / p.nKvHeads) / this.#tq);
       pass.dispatchWorkgroups(x, p.nKvHeads, this.splits);
     }
     pass.setPipeline(this.#paged.pipe);

@@ -182,7 +182,7 @@ async function create(
         runner.fillShared(relay.id, relay.tokens);
       }
       const len = relay && prefixed > 0 ? relay.tokens.length : 0;
-      const relayOn = len > 0 && (opts.relay === "always" ||
+      const relayOn = len > 0 && runner.relayKernels && (opts.relay === "always" ||
         (opts.relay === "auto" &&
           useRelay(prefixed, len, {
             minSharers: opts.relayMinSharers,

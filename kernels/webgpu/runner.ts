@@ -46,9 +46,10 @@ import {
 import { TOPK_MAX, topKShader } from "./wgsl/topk.ts";
 import {
   pagedAttentionShader,
-  SHARED_TQ,
+  SHARED_TILES,
   sharedAttentionShader,
   sharedSplits,
+  sharedTile,
   sharedTileKeys,
 } from "./wgsl/attention.ts";
 
@@ -182,6 +183,10 @@ export class GpuRunner {
   readonly weightType: WeightType;
   /** Whether the matrix-vector kernels reduce with subgroup operations. */
   subgroups = false;
+  /** Whether the relay system-part kernels fit this device (else shared prompts are read inline). */
+  get relayKernels(): boolean {
+    return this.#sharedTiles.length > 0;
+  }
   /** Length of the shared relay prompt held, 0 when none. */
   sharedLen = 0;
   /** Id of the shared relay prompt held. */
@@ -208,6 +213,7 @@ export class GpuRunner {
     feed: GPUBindGroup;
   };
   #sharedCap = 0;
+  #sharedTiles: number[] = [];
   #readback: GPUBuffer | undefined;
   #staging: GPUBuffer | undefined;
   #readbackBytes = 0;
@@ -329,7 +335,8 @@ export class GpuRunner {
       feed: signature(d, ["ro", "rw", "uniform"]),
     };
     const lseOff = this.limits.maxTokens * c.nHeads * c.headDim;
-    const tk = sharedTileKeys(c.headDim, this.gpu.info.maxComputeWorkgroupStorageSize);
+    const wgBytes = this.gpu.info.maxComputeWorkgroupStorageSize;
+    this.#sharedTiles = SHARED_TILES.filter((tq) => sharedTileKeys(c.headDim, wgBytes, tq) > 0);
     const s = this.#sig;
     const jobs: Record<string, Promise<GPUComputePipeline>> = {
       embed: pipeline(d, s.embed, embedShader(c.dim, this.weightType), "embed"),
@@ -343,12 +350,20 @@ export class GpuRunner {
         pagedAttentionShader(g, lseOff, this.gpu.info.maxComputeWorkgroupStorageSize),
         "paged-attention",
       ),
-      shared: pipeline(d, s.shared, sharedAttentionShader(g, tk), "shared-attention"),
       argmax: pipeline(d, s.argmax, argmaxShader(c.vocabSize), "argmax"),
       topk: pipeline(d, s.topk, topKShader(c.vocabSize), "top-k"),
       feedFirst: pipeline(d, s.feed, feedShader(true), "feed-first"),
       feedNext: pipeline(d, s.feed, feedShader(false), "feed-next"),
     };
+    for (const tq of this.#sharedTiles) {
+      const tk = sharedTileKeys(c.headDim, wgBytes, tq);
+      jobs[`shared${tq}`] = pipeline(
+        d,
+        s.shared,
+        sharedAttentionShader(g, tk, tq),
+        `shared-attention-${tq}`,
+      );
+    }
     const qDim = c.nHeads * c.headDim;
     const specs: Record<LinearName, LinearSpec> = {
       qkv: this.#spec(c.dim, this.#qkvDim, false, "rows"),
@@ -797,7 +812,8 @@ export class GpuRunner {
       linear("qkv", lg.qkv, T);
       run(P.rope, lg.rope, T);
       if (relayLen > 0) {
-        run(P.shared, lg.shared, Math.ceil((T * group) / SHARED_TQ), c.nKvHeads, splits);
+        const tq = sharedTile(T * group, this.#sharedTiles);
+        run(P[`shared${tq}`], lg.shared, Math.ceil((T * group) / tq), c.nKvHeads, splits);
       }
       run(P.attn, lg.attn, T, c.nHeads);
       linear("wo", lg.wo, T);

@@ -28,8 +28,20 @@ import { type AttnGeometry, kvRowHelpers } from "./elementwise.ts";
 /** Threads of the paged kernel (keys scored per chunk). */
 const WG = 64;
 
-/** Rows of one system-part tile. */
-export const SHARED_TQ = 16;
+/**
+ * Query rows of one system-part tile: the shared keys are read once per tile, so a step
+ * with more than 16 rows per KV head takes the 32-row tile (read once for up to 32 rows:
+ * at B = 32 the prompt is read once, not twice, which the IO bound assumes), where the
+ * workgroup memory holds it.
+ */
+export const SHARED_TILES = [16, 32] as const;
+
+/** The tile for `rows` query rows per KV head, among those `available`. */
+export function sharedTile(rows: number, available: readonly number[]): number {
+  let tq = available[0];
+  for (const t of available) if (rows > tq && t > tq) tq = t;
+  return tq;
+}
 
 /** Keys per split of the system part: enough splits to keep a large GPU busy. */
 export const SPLIT_KEYS = 256;
@@ -43,11 +55,14 @@ export function sharedSplits(len: number, rows: number, g: AttnGeometry, capacit
   return Math.max(1, Math.min(64, Math.ceil(len / SPLIT_KEYS), Math.floor(capacity / per)));
 }
 
-/** Keys per staged tile of the system part that fit the workgroup memory. */
-export function sharedTileKeys(headDim: number, workgroupBytes: number): number {
+/**
+ * Keys per staged tile of the system part with `tq` query rows that fit the workgroup
+ * memory (0 when not even one does).
+ */
+export function sharedTileKeys(headDim: number, workgroupBytes: number, tq: number): number {
   const floats = Math.floor(workgroupBytes / 4);
   let tk = 32;
-  while (tk > 1 && SHARED_TQ * headDim + tk * (2 * headDim + 1) + SHARED_TQ * tk > floats) tk /= 2;
+  while (tk > 0 && tq * headDim + tk * (2 * headDim + 1) + tq * tk > floats) tk = tk >> 1;
   return tk;
 }
 
@@ -190,10 +205,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 }
 
 /**
- * The RelayAttention system part; dispatch `(ceil(rows * group / SHARED_TQ), nKvHeads,
- * splits)` workgroups. `tk` keys per staged tile (see {@link sharedTileKeys}).
+ * The RelayAttention system part with `tq` query rows per tile (4 threads each); dispatch
+ * `(ceil(rows * group / tq), nKvHeads, splits)` workgroups. `tk` keys per staged tile (see
+ * {@link sharedTileKeys}).
  */
-export function sharedAttentionShader(g: AttnGeometry, tk: number): string {
+export function sharedAttentionShader(g: AttnGeometry, tk: number, tq: number): string {
   const group = g.nHeads / g.nKvHeads;
   const qkv = (g.nHeads + 2 * g.nKvHeads) * g.headDim;
   const per = g.headDim / 4;
@@ -203,8 +219,9 @@ const HD: u32 = ${g.headDim}u;
 const KVD: u32 = ${g.nKvHeads * g.headDim}u;
 const GROUP: u32 = ${group}u;
 const QKV: u32 = ${qkv}u;
-const TQ: u32 = ${SHARED_TQ}u;
+const TQ: u32 = ${tq}u;
 const TK: u32 = ${tk}u;
+const WG: u32 = ${4 * tq}u;
 const PER: u32 = ${per}u;
 const SCALE: f32 = ${f(1 / Math.sqrt(g.headDim))};
 @group(0) @binding(0) var<storage, read> qkv: array<f32>;
@@ -212,13 +229,13 @@ const SCALE: f32 = ${f(1 / Math.sqrt(g.headDim))};
 @group(0) @binding(2) var<storage, read> sharedK: array<f32>;
 @group(0) @binding(3) var<storage, read> sharedV: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-var<workgroup> qs: array<f32, ${SHARED_TQ * g.headDim}>;
+var<workgroup> qs: array<f32, ${tq * g.headDim}>;
 // K rows padded by one float: threads scoring different keys hit different banks.
 var<workgroup> ks: array<f32, ${tk * (g.headDim + 1)}>;
 var<workgroup> vs: array<f32, ${tk * g.headDim}>;
-var<workgroup> sc: array<f32, ${SHARED_TQ * tk}>;
+var<workgroup> sc: array<f32, ${tq * tk}>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(${4 * tq})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let kvh = wg.y;
   let total = step.rows * GROUP;
@@ -226,7 +243,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let chunk = ((step.sharedLen + step.splits - 1u) / step.splits + TK - 1u) / TK * TK;
   let k_begin = min(wg.z * chunk, step.sharedLen);
   let len = min(k_begin + chunk, step.sharedLen);
-  for (var idx = lid.x; idx < TQ * HD; idx += 64u) {
+  for (var idx = lid.x; idx < TQ * HD; idx += WG) {
     let rr = wg.x * TQ + idx / HD;
     var q = 0.0;
     if (rr < total) {
@@ -242,7 +259,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   var acc: array<f32, PER>;
   for (var i = 0u; i < PER; i++) { acc[i] = 0.0; }
   for (var k0 = k_begin; k0 < len; k0 += TK) {
-    for (var idx = lid.x; idx < TK * HD; idx += 64u) {
+    for (var idx = lid.x; idx < TK * HD; idx += WG) {
       let p = k0 + idx / HD;
       var kv = vec2<f32>(0.0, 0.0);
       if (p < len) {
@@ -253,7 +270,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       vs[idx] = kv.y;
     }
     workgroupBarrier();
-    for (var idx = lid.x; idx < TQ * TK; idx += 64u) {
+    for (var idx = lid.x; idx < TQ * TK; idx += WG) {
       let qr = idx / TK;
       let j = idx % TK;
       var s = ${NEG_BIG};

@@ -91,6 +91,8 @@ const CASES: AttentionProblem[] = [
   { nHeads: 2, nKvHeads: 1, headDim: 128, blockSize: 16, batch: 2, shared: 64, own: 70 },
   // Long enough for the system part to be split over several key ranges.
   { nHeads: 2, nKvHeads: 2, headDim: 16, blockSize: 8, batch: 3, shared: 1040, own: 3 },
+  // More than 16 query rows per KV head: one 32-row tile, partly filled, reads the prompt.
+  { nHeads: 4, nKvHeads: 4, headDim: 128, blockSize: 16, batch: 21, shared: 304, own: 4 },
 ];
 
 Deno.test({
