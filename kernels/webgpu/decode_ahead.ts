@@ -16,6 +16,10 @@
  * (pool ids from `numBlocks` on, owned here); when the engine allocates the real block,
  * the scratch block is copied into it before any pass can read it.
  *
+ * The depth adapts to how much of each plan is used before its sequences start a new one
+ * (the executor re-plans all greedy sequences together whenever one is not covered, so
+ * that they stay in step), so that frequent arrivals waste few sub-steps.
+ *
  * @module
  */
 
@@ -81,6 +85,11 @@ export class AheadCache {
   readonly #freeScratch: number[];
   #copyFrom: number[] = [];
   #copyTo: number[] = [];
+  /** Sub-steps of the last plan, and the most tokens any of its sequences used. */
+  #planned = 0;
+  #used = 0;
+  /** Running estimate of the useful depth (see {@link depth}). */
+  #estimate: number;
   /** Tokens served from the cache so far. */
   hits = 0;
 
@@ -99,8 +108,27 @@ export class AheadCache {
     this.#maxSeqs = maxSeqs;
     this.#blockSize = blockSize;
     this.#maxPositions = maxPositions;
+    this.#estimate = depth;
     const n = AheadCache.scratchBlocks(depth, maxSeqs, blockSize);
     this.#freeScratch = Array.from({ length: n }, (_, i) => firstScratch + n - 1 - i);
+  }
+
+  /**
+   * Sub-steps the next plan will take at most: the configured depth at first, then about
+   * twice what plans are seen to be used before the sequences leave the chain (a request
+   * arriving makes every sequence start a new plan), so frequent arrivals waste little.
+   */
+  get depth(): number {
+    return Math.max(1, Math.min(this.#depth, Math.round(this.#estimate)));
+  }
+
+  /** Fold the last plan's use into the estimate. */
+  #learn(): void {
+    if (this.#planned === 0) return;
+    const seen = this.#used >= this.#planned ? 2 * this.#planned : 2 * this.#used;
+    this.#estimate = 0.5 * this.#estimate + 0.5 * Math.max(1, seen);
+    this.#planned = 0;
+    this.#used = 0;
   }
 
   /** Scratch blocks needed for `depth` tokens ahead of `maxSeqs` sequences. */
@@ -108,43 +136,49 @@ export class AheadCache {
     return depth > 0 ? maxSeqs * (Math.ceil(depth / blockSize) + 1) : 0;
   }
 
+  /** Whether `q` continues a sequence decoded ahead, so {@link serve} would answer it. */
+  covers(q: AheadQuery): boolean {
+    const e = this.#entries.get(q.id);
+    if (!e) return false;
+    const k = e.at;
+    if (
+      q.tokens.length !== 1 || q.startPos !== e.start + k || q.tokens[0] !== e.inputs[k] ||
+      q.prefixLen !== e.prefixLen
+    ) return false;
+    const bi = Math.floor((q.startPos - q.prefixLen) / this.#blockSize);
+    const real = q.blockTable[bi];
+    if (real === undefined) return false;
+    const pool = e.pool.get(bi);
+    return pool !== undefined ? pool === real : e.scratch.has(bi);
+  }
+
   /**
    * The token for `q` if it continues a sequence decoded ahead, else undefined (and its
    * entry is dropped). A hit may queue a scratch-to-pool copy ({@link takeCopies}).
    */
   serve(q: AheadQuery, step: number): number | undefined {
-    const e = this.#entries.get(q.id);
-    if (!e) return undefined;
-    const k = e.at;
-    const bi = Math.floor((q.startPos - q.prefixLen) / this.#blockSize);
-    const ok = q.tokens.length === 1 && q.startPos === e.start + k &&
-      q.tokens[0] === e.inputs[k] && q.prefixLen === e.prefixLen && q.mode === e.mode &&
-      this.#blockReady(e, bi, q.blockTable);
-    if (!ok) {
+    if (!this.covers(q)) {
       this.drop(q.id);
       return undefined;
     }
-    e.at++;
+    const e = this.#entries.get(q.id)!;
+    const bi = Math.floor((q.startPos - q.prefixLen) / this.#blockSize);
+    const scratch = e.scratch.get(bi);
+    if (scratch !== undefined) {
+      // The engine has allocated this block: the KV written ahead moves into it.
+      const real = q.blockTable[bi];
+      this.#copyFrom.push(scratch);
+      this.#copyTo.push(real);
+      e.scratch.delete(bi);
+      this.#freeScratch.push(scratch);
+      e.pool.set(bi, real);
+    }
+    const k = e.at++;
     e.lastStep = step;
     this.hits++;
+    this.#used = Math.max(this.#used, e.at);
     if (e.at === e.inputs.length) this.drop(q.id);
     return e.outputs[k];
-  }
-
-  /** Whether block `bi`'s positions written ahead are where the engine's table says. */
-  #blockReady(e: Entry, bi: number, table: readonly number[]): boolean {
-    const real = table[bi];
-    if (real === undefined) return false;
-    const pool = e.pool.get(bi);
-    if (pool !== undefined) return pool === real;
-    const scratch = e.scratch.get(bi);
-    if (scratch === undefined) return false;
-    this.#copyFrom.push(scratch);
-    this.#copyTo.push(real);
-    e.scratch.delete(bi);
-    this.#freeScratch.push(scratch);
-    e.pool.set(bi, real);
-    return true;
   }
 
   /** Scratch-to-pool block copies to make before the next pass. */
@@ -178,8 +212,10 @@ export class AheadCache {
     if (this.#depth === 0 || candidates.length === 0 || candidates.length > this.#maxSeqs) {
       return undefined;
     }
+    this.#learn();
+    const depth = this.depth;
     let steps = 0;
-    for (const c of candidates) steps = Math.max(steps, Math.min(this.#depth, c.remaining));
+    for (const c of candidates) steps = Math.max(steps, Math.min(depth, c.remaining));
     for (const c of candidates) {
       const next = c.startPos + c.tokens.length;
       steps = Math.min(steps, this.#maxPositions - next);
@@ -219,6 +255,7 @@ export class AheadCache {
         lastStep: step,
       });
     }
+    this.#planned = steps;
     return { steps, tables };
   }
 

@@ -85,7 +85,7 @@ const options: WebGpuOptions = z.object({
   decodeAhead: z.number().int().min(0).max(64).default(8).describe(
     "greedy tokens decoded ahead per sequence in one submission and read-back (0: off)",
   ),
-  decodeAheadMaxSeqs: z.number().int().min(1).max(64).default(4).describe(
+  decodeAheadMaxSeqs: z.number().int().min(1).max(256).default(64).describe(
     "decode ahead only in passes with at most this many greedy sequences",
   ),
 });
@@ -204,12 +204,15 @@ async function create(
         };
       });
       const tokens = new Int32Array(batch.sequences.length).fill(-1);
-      // Answer what was decoded ahead; the rest runs on the GPU.
+      // Answer what was decoded ahead; the rest runs on the GPU. If any greedy sequence
+      // is not covered (it just joined, or left its chain), they all start a new plan
+      // together, so that they stay in step and later steps need no GPU work at all.
+      const query = (i: number) => ({ id: batch.sequences[i].id, ...seqs[i] });
+      const realign = ahead !== undefined &&
+        batch.sequences.some((s, i) => greedy(s) && !ahead.covers(query(i)));
       const pending: number[] = [];
       batch.sequences.forEach((s, i) => {
-        const t = ahead && greedy(s)
-          ? ahead.serve({ id: s.id, ...seqs[i] }, batch.step)
-          : undefined;
+        const t = ahead && greedy(s) && !realign ? ahead.serve(query(i), batch.step) : undefined;
         if (t === undefined) {
           ahead?.drop(s.id);
           pending.push(i);

@@ -91,7 +91,9 @@ Deno.test("decode ahead: scratch blocks are reclaimed from other and stale entri
   const far = { startPos: 11, blockTable: [3, 4, 5] }; // positions 12 .. 15: one new block
   cache.plan([candidate({ id: "a", ...far })], 0);
   cache.record(["a"], [100], [101, 102, 103, 104]);
-  const b = cache.plan([candidate({ id: "b", startPos: 12, blockTable: [6, 7, 8] })], 1)!;
+  // (a's plan went unused, so b's is shorter: 3 tokens, positions 15 .. 17.)
+  const b = cache.plan([candidate({ id: "b", startPos: 14, blockTable: [6, 7, 8] })], 1)!;
+  assert.equal(b.steps, 3);
   assert.equal(b.tables[0].length, 5, "needs both scratch blocks: a's entry gave its up");
   assert.equal(cache.serve(at(12, 100, [3, 4, 5, 9]), 2), undefined);
 
@@ -102,4 +104,50 @@ Deno.test("decode ahead: scratch blocks are reclaimed from other and stale entri
   assert.equal(stale.serve(at(11, 100, [3, 4, 5]), 10), 101, "recent entries stay");
   stale.sweep(40);
   assert.equal(stale.serve(at(12, 101, [3, 4, 5, 9]), 40), undefined, "stale ones go");
+});
+
+Deno.test("decode ahead: the depth follows how much of each plan gets used", () => {
+  const cache = new AheadCache(8, 2, BS, 1024, POOL);
+  assert.equal(cache.depth, 8);
+  // Each plan is cut short after two tokens (a request arrives, say): the depth shrinks
+  // towards twice that.
+  let pos = 10;
+  for (let round = 0; round < 6; round++) {
+    const blocks = Array.from({ length: Math.ceil((pos + 1) / BS) }, (_, i) => i);
+    const plan = cache.plan([candidate({ startPos: pos, blockTable: blocks })], round)!;
+    const chain = Array.from({ length: plan.steps + 1 }, (_, i) => 100 + i);
+    cache.record(["a"], [chain[0]], chain.slice(1));
+    for (let k = 0; k < 2; k++) {
+      const table = Array.from({ length: Math.ceil((pos + 2 + k) / BS) }, (_, i) => i);
+      assert.equal(cache.serve(at(pos + 1 + k, chain[k], table), round), chain[k + 1]);
+    }
+    pos += 3;
+  }
+  assert.equal(cache.depth, 4);
+  // Plans used to the end: it grows back.
+  for (let round = 0; round < 6; round++) {
+    const blocks = Array.from({ length: Math.ceil((pos + 1) / BS) }, (_, i) => i);
+    const plan = cache.plan([candidate({ startPos: pos, blockTable: blocks })], round)!;
+    const chain = Array.from({ length: plan.steps + 1 }, (_, i) => 100 + i);
+    cache.record(["a"], [chain[0]], chain.slice(1));
+    for (let k = 0; k < plan.steps; k++) {
+      const table = Array.from({ length: Math.ceil((pos + 2 + k) / BS) }, (_, i) => i);
+      assert.equal(cache.serve(at(pos + 1 + k, chain[k], table), round), chain[k + 1]);
+    }
+    pos += plan.steps + 1;
+  }
+  assert.equal(cache.depth, 8);
+});
+
+Deno.test("decode ahead: covers tells a hit without serving it", () => {
+  const cache = new AheadCache(4, 2, BS, 256, POOL);
+  cache.plan([candidate()], 0);
+  cache.record(["a"], [100], [101, 102, 103, 104]);
+  assert.equal(cache.covers(at(11, 100, [3, 4, 5])), true);
+  assert.equal(cache.covers(at(11, 99, [3, 4, 5])), false);
+  assert.equal(cache.covers(at(12, 101, [3, 4, 5])), false, "not the next position yet");
+  assert.equal(cache.hits, 0);
+  assert.equal(cache.serve(at(11, 100, [3, 4, 5]), 1), 101);
+  assert.equal(cache.covers(at(12, 101, [3, 4, 5])), false, "block 3 not allocated yet");
+  assert.equal(cache.covers(at(12, 101, [3, 4, 5, 9])), true);
 });
