@@ -13,14 +13,16 @@
  * (the GPU's data-sheet bandwidth) when given.
  *
  * Then decoding ahead (`--ahead 8`: greedy tokens fed back on the device, 1 + 8 tokens
- * per sequence per submission and read-back) against one token per read-back; and the
- * cost of sampling per decode step, end to end (the same step repeated): greedy
+ * per sequence per submission and read-back) against one token per read-back; the cost
+ * of sampling per decode step, end to end (the same step repeated): greedy
  * (argmax on the GPU), temperature with top-k 50 (candidates selected on the GPU, 50 pairs
- * per row read back), and the same sampling from whole logits rows read back to the host.
+ * per row read back), and the same sampling from whole logits rows read back to the host;
+ * and greedy decoding through the engine with the executor's own decoding-ahead policy,
+ * against none (`--engine-requests 1,8`: that many requests, one joining per step).
  *
  * Flags: `--model NAME` (a preset, or `tinyllama-1.1b`: a 1.1B dummy-weight Llama shape),
  * `--batches 1,64 --context 128 --steps 8 --budget-s 20 --weights auto|f32|f16
- * --peak-gbs 3350 --ahead 8`.
+ * --peak-gbs 3350 --ahead 8 --engine-requests 1,8`.
  *
  * @module
  */
@@ -32,7 +34,10 @@ import { bind, buffer, pipeline, signature, STORAGE } from "../kernels/webgpu/re
 import { bandwidthShader, PROBE_LOADS, PROBE_THREADS } from "../kernels/webgpu/wgsl/probe.ts";
 import { presetConfig } from "../core/model/presets.ts";
 import { dummyWeights } from "../core/model/dummy.ts";
-import type { ModelConfig } from "../core/model/types.ts";
+import type { Model, ModelConfig, ModelWeights } from "../core/model/types.ts";
+import { ByteTokenizer } from "../core/model/byte_tokenizer.ts";
+import { Engine } from "../core/engine.ts";
+import type { WebGpuExecutor } from "../kernels/webgpu/executor.ts";
 import type { WeightType } from "../kernels/webgpu/wgsl/common.ts";
 import { deviceSeconds } from "../kernels/webgpu/timing.ts";
 import { GREEDY, sampleToken, sampleTopK } from "../core/sampling.ts";
@@ -40,6 +45,44 @@ import type { SamplingParams } from "../core/types.ts";
 
 /** Temperature sampling with top-k 50, as a chat client commonly asks. */
 const TOP_K_50: SamplingParams = { ...GREEDY, temperature: 0.8, topK: 50, seed: 1 };
+
+/**
+ * Greedy decoding through the engine and the webgpu executor: `n` requests of a 20-token
+ * prompt and 48 tokens, one joining per step. Tokens/s, read-backs and tokens answered
+ * from decoding ahead.
+ */
+async function engineDecode(
+  model: Model,
+  n: number,
+  decodeAhead: number,
+  weights: WeightType,
+): Promise<{ tokS: number; readbacks: number; ahead: number }> {
+  const engine = await Engine.create({
+    model,
+    blockSize: 16,
+    numBlocks: 8 * n + 8,
+    plugins: { executor: { name: "webgpu", options: { weights, decodeAhead } } },
+    log: () => {},
+  });
+  let tokens = 0;
+  const started = performance.now();
+  for (let step = 0; step < n || engine.hasWork; step++) {
+    if (step < n) {
+      const prompt = Array.from({ length: 20 }, (_, i) => 3 + ((step * 37 + i * 11) % 200));
+      engine.add(
+        { promptTokens: prompt, sampling: { temperature: 0, maxTokens: 48, ignoreEos: true } },
+        (ev) => {
+          if (ev.type === "token") tokens++;
+        },
+      );
+    }
+    await engine.step();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const stats = (engine.executor as WebGpuExecutor).stats();
+  await engine.close();
+  return { tokS: tokens / seconds, readbacks: stats.readbacks, ahead: stats.aheadTokens };
+}
 
 /** Milliseconds per decode step for each way of sampling (the same step repeated). */
 async function samplingCosts(
@@ -149,6 +192,7 @@ export async function main(args: string[]): Promise<void> {
       weights: { type: "string", default: "auto" },
       "peak-gbs": { type: "string" },
       ahead: { type: "string", default: "8" },
+      "engine-requests": { type: "string", default: "1,8" },
     },
   });
   const gpu = await openGpu();
@@ -279,6 +323,24 @@ export async function main(args: string[]): Promise<void> {
   }
   runner.destroy();
   gpu.device.destroy();
+  const model: Model = {
+    name: modelName,
+    config,
+    tokenizer: new ByteTokenizer(config.vocabSize),
+    source: "dummy(seed=0)",
+    dtype: "f32",
+    weights: () => Promise.resolve<ModelWeights>(weights),
+  };
+  for (const n of values["engine-requests"].split(",").map(Number).filter((x) => x > 0)) {
+    const plain = await engineDecode(model, n, 0, type);
+    const ahead = await engineDecode(model, n, aheadSteps, type);
+    console.log(
+      `engine, ${n} request(s) joining one per step, 48 tokens each: decoding ahead ` +
+        `${ahead.tokS.toFixed(1)} tok/s (${ahead.readbacks} read-backs, ${ahead.ahead} tokens ` +
+        `ahead) against ${plain.tokS.toFixed(1)} (${plain.readbacks}): ` +
+        `${(ahead.tokS / plain.tokS).toFixed(2)}x`,
+    );
+  }
 }
 
 if (import.meta.main) await main(Deno.args);

@@ -16,9 +16,10 @@
  * (pool ids from `numBlocks` on, owned here); when the engine allocates the real block,
  * the scratch block is copied into it before any pass can read it.
  *
- * The depth adapts to how much of each plan is used before its sequences start a new one
- * (the executor re-plans all greedy sequences together whenever one is not covered, so
- * that they stay in step), so that frequent arrivals waste few sub-steps.
+ * The executor keeps its greedy sequences in one group that plans together: a sequence
+ * that joins runs step by step until the group's chains end, then joins the next plan.
+ * The depth adapts to how much of each plan gets used (a stop token, a preemption) and to
+ * what a sub-step costs against the read-back it saves.
  *
  * @module
  */
@@ -90,6 +91,11 @@ export class AheadCache {
   #used = 0;
   /** Running estimate of the useful depth (see {@link depth}). */
   #estimate: number;
+  /** How far past the depth seen used the next plans reach (see {@link passCost}). */
+  #reach = 2;
+  /** Running estimate of a sub-step's seconds (-1: none yet), and of a read-back's. */
+  #subStep = -1;
+  #readback = 0;
   /** Tokens served from the cache so far. */
   hits = 0;
 
@@ -114,26 +120,49 @@ export class AheadCache {
   }
 
   /**
-   * Sub-steps the next plan will take at most: the configured depth at first, then about
-   * twice what plans are seen to be used before the sequences leave the chain (a request
-   * arriving makes every sequence start a new plan), so frequent arrivals waste little.
+   * Sub-steps the next plan will take at most: the configured depth at first, then what
+   * plans are seen to be used before the sequences leave the chain (a request arriving
+   * makes every sequence start a new plan), times a reach between 1 and 2 (see
+   * {@link passCost}), so that frequent arrivals waste little. 0 while plans go unused;
+   * then one is tried again every dozen or so steps.
    */
   get depth(): number {
-    return Math.max(1, Math.min(this.#depth, Math.round(this.#estimate)));
+    // Where a sub-step costs more than a fraction of the read-back it saves, the gain of
+    // going deep is small and the waste when plans are cut short is large.
+    const cap = this.#subStep > 0 ? Math.ceil((4 * this.#readback) / this.#subStep) : Infinity;
+    return Math.min(this.#depth, cap, Math.round(this.#estimate));
   }
 
   /** Fold the last plan's use into the estimate. */
   #learn(): void {
     if (this.#planned === 0) return;
-    const seen = this.#used >= this.#planned ? 2 * this.#planned : 2 * this.#used;
-    this.#estimate = 0.5 * this.#estimate + 0.5 * Math.max(1, seen);
+    const seen = this.#reach * Math.min(this.#used, this.#planned);
+    this.#estimate = 0.5 * this.#estimate + 0.5 * seen;
     this.#planned = 0;
     this.#used = 0;
+  }
+
+  /**
+   * What a read-back and one sub-step cost here, in seconds. A sub-step costs little
+   * against the read-back it saves on a GPU (reach 2: plans look twice as far as they are
+   * used), much on a software adapter (reach near 1: no further than they are used; and
+   * the depth is capped near 4 read-backs' worth of sub-steps).
+   */
+  passCost(readback: number, subStep: number): void {
+    if (!(readback > 0 && subStep >= 0)) return;
+    this.#readback = readback;
+    this.#subStep = this.#subStep < 0 ? subStep : 0.7 * this.#subStep + 0.3 * subStep;
+    this.#reach = 1 + readback / (readback + this.#subStep);
   }
 
   /** Scratch blocks needed for `depth` tokens ahead of `maxSeqs` sequences. */
   static scratchBlocks(depth: number, maxSeqs: number, blockSize: number): number {
     return depth > 0 ? maxSeqs * (Math.ceil(depth / blockSize) + 1) : 0;
+  }
+
+  /** Whether a sequence has tokens decoded ahead (it belongs to the current plan). */
+  has(id: string): boolean {
+    return this.#entries.has(id);
   }
 
   /** Whether `q` continues a sequence decoded ahead, so {@link serve} would answer it. */
@@ -214,6 +243,11 @@ export class AheadCache {
     }
     this.#learn();
     const depth = this.depth;
+    if (depth === 0) {
+      // Plans are not being used (requests arrive every step): try one again now and then.
+      this.#estimate += 0.02;
+      return undefined;
+    }
     let steps = 0;
     for (const c of candidates) steps = Math.max(steps, Math.min(depth, c.remaining));
     for (const c of candidates) {

@@ -163,6 +163,8 @@ async function create(
     type,
     opts.subgroups,
   );
+  // Decoding ahead weighs a sub-step against this (see AheadCache.passCost).
+  const floor = ahead ? await runner.readbackFloor() : 0;
   ctx.log(
     `${gpu.info.description}${
       gpu.info.isFallback ? " (fallback adapter)" : ""
@@ -204,15 +206,24 @@ async function create(
         };
       });
       const tokens = new Int32Array(batch.sequences.length).fill(-1);
-      // Answer what was decoded ahead; the rest runs on the GPU. If any greedy sequence
-      // is not covered (it just joined, or left its chain), they all start a new plan
-      // together, so that they stay in step and later steps need no GPU work at all.
+      // Answer what was decoded ahead; the rest runs on the GPU. The greedy sequences
+      // decode ahead in step, as one group: when a member's chain ends or breaks, all of
+      // them start a new plan together (so that later steps need no GPU work at all);
+      // sequences that joined meanwhile run step by step until then, and join the group.
       const query = (i: number) => ({ id: batch.sequences[i].id, ...seqs[i] });
-      const realign = ahead !== undefined &&
-        batch.sequences.some((s, i) => greedy(s) && !ahead.covers(query(i)));
+      let members = 0;
+      let broken = false;
+      if (ahead) {
+        batch.sequences.forEach((s, i) => {
+          if (!greedy(s) || !ahead.has(s.id)) return;
+          members++;
+          if (!ahead.covers(query(i))) broken = true;
+        });
+      }
+      const replan = ahead !== undefined && (broken || members === 0);
       const pending: number[] = [];
       batch.sequences.forEach((s, i) => {
-        const t = ahead && greedy(s) && !realign ? ahead.serve(query(i), batch.step) : undefined;
+        const t = ahead && greedy(s) && !replan ? ahead.serve(query(i), batch.step) : undefined;
         if (t === undefined) {
           ahead?.drop(s.id);
           pending.push(i);
@@ -226,7 +237,7 @@ async function create(
       if (pending.length === 0) return { tokens };
       const sub = pending.map((i) => seqs[i]);
       const subTokens = sub.reduce((a, s) => a + s.tokens.length, 0);
-      const going = ahead && subTokens <= capTokens && sub.length <= capSeqs
+      const going = replan && subTokens <= capTokens && sub.length <= capSeqs
         ? pending.flatMap((i, k) => greedy(batch.sequences[i]) ? [k] : [])
         : [];
       const plan = going.length > 0
@@ -242,6 +253,7 @@ async function create(
           batch.step,
         )
         : undefined;
+      const started = performance.now();
       const res = plan
         ? await runner.run(sub, relayOn ? len : 0, 1, {
           steps: plan.steps,
@@ -249,6 +261,8 @@ async function create(
           tables: plan.tables,
         })
         : await runPasses(runner, sub, relayOn ? len : 0, capTokens, capSeqs);
+      const wall = (performance.now() - started) / 1000;
+      ahead?.passCost(floor, Math.max(0, wall - floor) / (1 + (plan?.steps ?? 0)));
       if (plan) {
         ahead!.record(
           going.map((k) => batch.sequences[pending[k]].id),

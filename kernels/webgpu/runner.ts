@@ -519,6 +519,26 @@ export class GpuRunner {
     return { greedy, logits, candidates, ahead: aheadIds };
   }
 
+  /** Seconds a read-back takes with nothing to wait for (Deno: about 10 ms): median of 3. */
+  async readbackFloor(): Promise<number> {
+    const d = this.#device;
+    const src = buffer(d, 16, STORAGE, "floor-src");
+    const rb = buffer(d, 16, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, "floor-rb");
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const enc = d.createCommandEncoder();
+      enc.copyBufferToBuffer(src, 0, rb, 0, 16);
+      d.queue.submit([enc.finish()]);
+      const t = performance.now();
+      await rb.mapAsync(GPUMapMode.READ);
+      rb.unmap();
+      times.push((performance.now() - t) / 1000);
+    }
+    src.destroy();
+    rb.destroy();
+    return times.sort((a, b) => a - b)[1];
+  }
+
   /**
    * Copy whole KV blocks (every layer, K and V) from `from[i]` to `to[i]`, ordered before
    * any later pass; no read-back. WebGPU forbids a copy within one buffer, so the blocks

@@ -71,16 +71,17 @@ Deno.test("decode ahead: anything but the exact continuation drops the entry", (
 });
 
 Deno.test("decode ahead: plans only what fits", () => {
-  const cache = new AheadCache(8, 2, BS, 256, POOL);
+  // A fresh cache each time: an unused plan would lower the next one's depth.
+  const plan = (c: AheadCandidate[]) => new AheadCache(8, 2, BS, 256, POOL).plan(c, 0);
   const three = ["a", "b", "c"].map((id) => candidate({ id }));
-  assert.equal(cache.plan(three, 0), undefined, "more sequences than allowed");
-  assert.equal(cache.plan([candidate({ remaining: 0 })], 0), undefined, "nothing left to make");
-  assert.equal(cache.plan([candidate({ remaining: 3 })], 0)!.steps, 3, "up to the cap");
+  assert.equal(plan(three), undefined, "more sequences than allowed");
+  assert.equal(plan([candidate({ remaining: 0 })]), undefined, "nothing left to make");
+  assert.equal(plan([candidate({ remaining: 3 })])!.steps, 3, "up to the cap");
   const full = Array.from({ length: 64 }, (_, i) => i);
-  const end = (startPos: number) => cache.plan([candidate({ startPos, blockTable: full })], 0);
+  const end = (startPos: number) => plan([candidate({ startPos, blockTable: full })]);
   assert.equal(end(250)!.steps, 5, "up to the longest context");
   assert.equal(end(255), undefined);
-  assert.equal(cache.plan([], 0), undefined);
+  assert.equal(plan([]), undefined);
   assert.equal(new AheadCache(0, 2, BS, 256, POOL).plan([candidate()], 0), undefined);
 });
 
@@ -91,9 +92,9 @@ Deno.test("decode ahead: scratch blocks are reclaimed from other and stale entri
   const far = { startPos: 11, blockTable: [3, 4, 5] }; // positions 12 .. 15: one new block
   cache.plan([candidate({ id: "a", ...far })], 0);
   cache.record(["a"], [100], [101, 102, 103, 104]);
-  // (a's plan went unused, so b's is shorter: 3 tokens, positions 15 .. 17.)
+  // (a's plan went unused, so b's is shorter: 2 tokens, positions 15 and 16.)
   const b = cache.plan([candidate({ id: "b", startPos: 14, blockTable: [6, 7, 8] })], 1)!;
-  assert.equal(b.steps, 3);
+  assert.equal(b.steps, 2);
   assert.equal(b.tables[0].length, 5, "needs both scratch blocks: a's entry gave its up");
   assert.equal(cache.serve(at(12, 100, [3, 4, 5, 9]), 2), undefined);
 
@@ -139,6 +140,19 @@ Deno.test("decode ahead: the depth follows how much of each plan gets used", () 
   assert.equal(cache.depth, 8);
 });
 
+Deno.test("decode ahead: unused plans stop, and one is tried again later", () => {
+  const cache = new AheadCache(8, 2, BS, 1024, POOL);
+  let tries = 0;
+  let plans = 0;
+  // A new request every step: no plan is ever used.
+  for (let step = 0; step < 200; step++) {
+    tries++;
+    if (cache.plan([candidate({ id: `r${step}` })], step)) plans++;
+  }
+  assert.ok(plans < 30, `${plans} plans in ${tries} steps`);
+  assert.ok(plans > 5, "it keeps trying now and then");
+});
+
 Deno.test("decode ahead: covers tells a hit without serving it", () => {
   const cache = new AheadCache(4, 2, BS, 256, POOL);
   cache.plan([candidate()], 0);
@@ -150,4 +164,14 @@ Deno.test("decode ahead: covers tells a hit without serving it", () => {
   assert.equal(cache.serve(at(11, 100, [3, 4, 5]), 1), 101);
   assert.equal(cache.covers(at(12, 101, [3, 4, 5])), false, "block 3 not allocated yet");
   assert.equal(cache.covers(at(12, 101, [3, 4, 5, 9])), true);
+});
+
+Deno.test("decode ahead: a sub-step that costs much against a read-back keeps plans short", () => {
+  const cheap = new AheadCache(8, 2, BS, 256, POOL);
+  cheap.passCost(0.010, 0.001); // a GPU: a millisecond against Deno's 10 ms read-back
+  assert.equal(cheap.depth, 8);
+  const dear = new AheadCache(8, 2, BS, 256, POOL);
+  dear.passCost(0.010, 0.080); // a software adapter running a larger model
+  assert.equal(dear.depth, 1);
+  assert.equal(dear.plan([candidate()], 0)!.steps, 1);
 });

@@ -251,9 +251,11 @@ Deno.test({
       const ahead = (execs[1] as WebGpuExecutor).stats();
       const plain = (execs[2] as WebGpuExecutor).stats();
       assert.equal(plain.aheadTokens, 0);
-      assert.ok(ahead.aheadTokens > rows / 3, `${ahead.aheadTokens} of ${rows} tokens ahead`);
+      // How deep it goes depends on the measured cost of a pass (lavapipe: 35 of 60
+      // tokens ahead, 12 read-backs against 25), so the bounds here are loose.
+      assert.ok(ahead.aheadTokens > rows / 6, `${ahead.aheadTokens} of ${rows} tokens ahead`);
       assert.ok(
-        ahead.readbacks < plain.readbacks / 2,
+        ahead.readbacks < plain.readbacks,
         `${ahead.readbacks} read-backs against ${plain.readbacks}`,
       );
     } finally {
