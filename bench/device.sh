@@ -72,14 +72,14 @@ step 20 "adapter" "$DENO" eval '
   console.log("features:", [...a.features].join(","));
   const l = {}; for (const k in a.limits) l[k] = a.limits[k]; console.log(JSON.stringify(l));'
 
-step 70 "correctness against the reference executor" \
+step 60 "correctness against the reference executor" \
   "$DENO" test -A --quiet tests/kernels/webgpu/ tests/kernels/relay/
 
-step 90 "decode throughput and bandwidth, $MODEL" \
+step 110 "decode throughput and bandwidth, $MODEL" \
   "$DENO" run -A bench/webgpu.ts --model "$MODEL" --batches 1,64 --context 128 \
   --steps 18 --budget-s 10 "${peak[@]}"
 
-step 100 "RelayAttention (Llama-2-7B layer: 32 heads x 128) and end-to-end relay" \
+step 90 "RelayAttention (Llama-2-7B layer: 32 heads x 128) and end-to-end relay" \
   "$DENO" run -A bench/relay.ts --paths webgpu --heads 32 --kv-heads 32 --head-dim 128 \
   --budget-s 2 --model small --e2e-prompt 2048 --e2e-batch 32 --e2e-steps 16
 

@@ -259,7 +259,9 @@ async function endToEnd(
   const results: Record<string, number> = {};
   const firstTokens: Record<string, number[]> = {};
   for (const mode of ["never", "always"]) {
-    const ex = await webgpuExecutor.create(webgpuExecutor.options.parse({ relay: mode }), ctx);
+    // One token per read-back in both, so that the ratio is the attention's alone.
+    const options = webgpuExecutor.options.parse({ relay: mode, decodeAhead: 0 });
+    const ex = await webgpuExecutor.create(options, ctx);
     const relay = { id: "system", tokens: prefix };
     const seqs: RelaySequence[] = Array.from({ length: batch }, (_, b) => ({
       id: `r${b}`,

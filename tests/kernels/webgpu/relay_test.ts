@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { presetModel } from "../../../core/model/load.ts";
 import { referenceExecutor } from "../../../kernels/reference/plugin.ts";
-import { webgpuExecutor } from "../../../kernels/webgpu/executor.ts";
+import { type WebGpuExecutor, webgpuExecutor } from "../../../kernels/webgpu/executor.ts";
 import {
   byOutput,
   compareLogits,
@@ -108,6 +108,44 @@ Deno.test({
       }
     } finally {
       await gpu.close?.();
+    }
+  },
+});
+
+Deno.test({
+  name: "webgpu relay: decoding ahead after a shared prompt gives the same tokens",
+  ignore: !HAS_GPU,
+  async fn() {
+    const ctx = context(presetModel("tiny-gqa"), SHAPE);
+    const make = (decodeAhead: number) =>
+      webgpuExecutor.create(
+        webgpuExecutor.options.parse({ weights: "f32", relay: "always", decodeAhead }),
+        ctx,
+      ) as Promise<WebGpuExecutor>;
+    const ahead = await make(5);
+    const plain = await make(0);
+    try {
+      const prefixed: ScriptedRequest[] = OWN.map((p, i) => ({
+        prompt: p,
+        maxTokens: 12,
+        arrival: i % 3,
+        prefixed: true,
+      }));
+      const relay = { id: "system", tokens: PREFIX };
+      const pairs = await drive([plain, ahead], prefixed, SHAPE, { chunk: 16, relay });
+      let rows = 0;
+      for (const p of pairs) {
+        for (const row of p.rows) {
+          assert.equal(p.outputs[1].tokens[row], p.outputs[0].tokens[row]);
+          rows++;
+        }
+      }
+      assert.equal(rows, OWN.length * 12);
+      assert.ok(ahead.stats().aheadTokens > 0);
+      assert.ok(ahead.stats().readbacks < plain.stats().readbacks);
+    } finally {
+      await ahead.close?.();
+      await plain.close?.();
     }
   },
 });
