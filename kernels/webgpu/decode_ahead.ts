@@ -33,9 +33,8 @@ interface Entry {
   outputs: number[];
   /** Served so far. */
   at: number;
-  /** Relay prefix length and mode the tokens were computed with. */
+  /** Relay prefix length the tokens were computed with. */
   prefixLen: number;
-  mode: number;
   /** Block index (past the prefix) -> pool block holding positions written ahead. */
   pool: Map<number, number>;
   /** Block index -> scratch block holding positions written ahead. */
@@ -54,9 +53,8 @@ export interface AheadQuery {
   startPos: number;
   /** The engine's block table (positions after the prefix). */
   blockTable: readonly number[];
-  /** Relay prefix length (0: none) and mode. */
+  /** Relay prefix length (0: none). */
   prefixLen: number;
-  mode: number;
 }
 
 /** A sequence to decode ahead in the next pass. */
@@ -121,10 +119,10 @@ export class AheadCache {
 
   /**
    * Sub-steps the next plan will take at most: the configured depth at first, then what
-   * plans are seen to be used before the sequences leave the chain (a request arriving
-   * makes every sequence start a new plan), times a reach between 1 and 2 (see
-   * {@link passCost}), so that frequent arrivals waste little. 0 while plans go unused;
-   * then one is tried again every dozen or so steps.
+   * plans are seen to be used before their chains end (a stop token or a preemption ends
+   * one early), times a reach between 1 and 2 (see {@link passCost}), so that chains that
+   * end early waste little. 0 while plans go unused; then one is tried again every dozen
+   * or so steps.
    */
   get depth(): number {
     // Where a sub-step costs more than a fraction of the read-back it saves, the gain of
@@ -244,7 +242,8 @@ export class AheadCache {
     this.#learn();
     const depth = this.depth;
     if (depth === 0) {
-      // Plans are not being used (requests arrive every step): try one again now and then.
+      // Plans go unused (chains end at once) or a sub-step costs several read-backs: try
+      // one again now and then.
       this.#estimate += 0.02;
       return undefined;
     }
@@ -283,7 +282,6 @@ export class AheadCache {
         outputs: [],
         at: 0,
         prefixLen: c.prefixLen,
-        mode: c.mode,
         pool,
         scratch,
         lastStep: step,

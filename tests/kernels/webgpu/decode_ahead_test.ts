@@ -12,7 +12,6 @@ function candidate(over: Partial<AheadCandidate> = {}): AheadCandidate {
     startPos: 10,
     blockTable: [3, 4, 5],
     prefixLen: 0,
-    mode: 0,
     remaining: 20,
     ...over,
   };
@@ -20,7 +19,7 @@ function candidate(over: Partial<AheadCandidate> = {}): AheadCandidate {
 
 /** The query of the decode at `pos` feeding `token`. */
 function at(pos: number, token: number, table: number[], id = "a") {
-  return { id, tokens: [token], startPos: pos, blockTable: table, prefixLen: 0, mode: 0 };
+  return { id, tokens: [token], startPos: pos, blockTable: table, prefixLen: 0 };
 }
 
 Deno.test("decode ahead: serves the recorded chain and moves scratch blocks into the pool", () => {
