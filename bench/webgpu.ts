@@ -335,7 +335,8 @@ export async function main(args: string[]): Promise<void> {
     const plain = await engineDecode(model, n, 0, type);
     const ahead = await engineDecode(model, n, aheadSteps, type);
     console.log(
-      `engine, ${n} request(s) joining one per step, 48 tokens each: decoding ahead ` +
+      `engine, ${n > 1 ? `${n} requests joining one per step` : "1 request"}, 48 tokens each: ` +
+        `decoding ahead ` +
         `${ahead.tokS.toFixed(1)} tok/s (${ahead.readbacks} read-backs, ${ahead.ahead} tokens ` +
         `ahead) against ${plain.tokS.toFixed(1)} (${plain.readbacks}): ` +
         `${(ahead.tokS / plain.tokS).toFixed(2)}x`,
