@@ -1,27 +1,10 @@
 import assert from "node:assert/strict";
 import { Engine } from "../../../core/engine.ts";
 import { presetModel } from "../../../core/model/load.ts";
-import type { RequestEvent } from "../../../core/types.ts";
+import { type Job, jobs, type JobShape, serveJobs } from "../_jobs.ts";
 
-interface Job {
-  prompt: number[];
-  maxTokens: number;
-  arriveAtStep: number;
-}
-
-/** A fixed pseudo-random workload: prompts of 1..30 tokens arriving over 6 steps. */
-function jobs(n: number, seed: number): Job[] {
-  let s = seed;
-  const next = (m: number) => {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    return (s >>> 8) % m;
-  };
-  return Array.from({ length: n }, () => ({
-    prompt: Array.from({ length: 1 + next(30) }, () => 3 + next(250)),
-    maxTokens: 1 + next(12),
-    arriveAtStep: next(6),
-  }));
-}
+/** Prompts of 1..30 tokens, 1..12 new tokens, arriving over 6 steps. */
+const SHAPE: JobShape = { promptMax: 30, tokensMin: 1, tokensSpan: 12, arrivalSteps: 6 };
 
 /** Serve `work` through an engine with `executor`; returns each request's tokens. */
 async function serve(
@@ -42,25 +25,9 @@ async function serve(
     log: () => {},
   });
   try {
-    const outputs: string[] = work.map(() => "");
-    const maxStep = Math.max(...work.map((j) => j.arriveAtStep));
-    let steps = 0;
-    for (let step = 0; step <= maxStep || engine.hasWork; step++) {
-      work.forEach((j, k) => {
-        if (j.arriveAtStep !== step) return;
-        engine.add({
-          id: `r${k}`,
-          promptTokens: j.prompt,
-          sampling: { temperature: 0, maxTokens: j.maxTokens, ignoreEos: true },
-        }, (ev: RequestEvent) => {
-          if (ev.type === "token") outputs[k] += `${ev.token} `;
-          else outputs[k] += ev.reason;
-        });
-      });
-      await engine.step();
-      steps++;
-      assert.ok(step < 1000, "the engine made no progress");
-    }
+    const served = await serveJobs(engine, work);
+    const outputs = served.tokens.map((t, k) => `${t.join(" ")} ${served.reasons[k]}`);
+    const steps = served.steps;
     const st = engine.stats;
     assert.equal(st.swapBlocksUsed, 0);
     return { outputs, preemptions: st.preemptions, swapOuts: st.swapOuts, steps };
@@ -74,7 +41,7 @@ for (const name of ["tiny", "tiny-gqa", "small"]) {
     name: `an engine with --executor wasm generates the reference's greedy tokens on ${name}`,
     sanitizeOps: false,
     fn: async () => {
-      const work = jobs(name === "small" ? 5 : 8, name.length);
+      const work = jobs(name === "small" ? 5 : 8, name.length, SHAPE);
       const ref = await serve(name, { name: "reference" }, work);
       const wasm = await serve(name, { name: "wasm", options: { threads: 2 } }, work);
       assert.ok(ref.preemptions > 0, "the workload was meant to cause preemptions");
@@ -89,7 +56,7 @@ Deno.test({
   name: "swap preemption on wasm: the KV comes back from host memory and the tokens stay the same",
   sanitizeOps: false,
   fn: async () => {
-    const work = jobs(8, 7);
+    const work = jobs(8, 7, SHAPE);
     const ref = await serve("tiny-gqa", { name: "reference" }, work);
     const swapped = await serve(
       "tiny-gqa",

@@ -3,30 +3,16 @@ import { Engine } from "../../../core/engine.ts";
 import { presetModel } from "../../../core/model/load.ts";
 import type { WebGpuExecutor } from "../../../kernels/webgpu/executor.ts";
 import { HAS_GPU } from "./harness.ts";
+import { type Job, jobs, type JobShape, serveJobs } from "../_jobs.ts";
 
-interface Job {
-  prompt: number[];
-  maxTokens: number;
-  arriveAtStep: number;
-}
-
-/** A fixed pseudo-random workload; every other prompt starts with one shared 12-token text. */
-function jobs(n: number, seed: number): Job[] {
-  let s = seed;
-  const next = (m: number) => {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    return (s >>> 8) % m;
-  };
-  const shared = Array.from({ length: 12 }, (_, i) => 3 + i * 11);
-  return Array.from({ length: n }, (_, k) => ({
-    prompt: [
-      ...(k % 2 === 0 ? shared : []),
-      ...Array.from({ length: 1 + next(20) }, () => 3 + next(250)),
-    ],
-    maxTokens: 4 + next(20),
-    arriveAtStep: next(8),
-  }));
-}
+/** Every other prompt starts with one shared 12-token text; 4..23 new tokens. */
+const SHAPE: JobShape = {
+  promptMax: 20,
+  tokensMin: 4,
+  tokensSpan: 20,
+  arrivalSteps: 8,
+  sharedPrefix: Array.from({ length: 12 }, (_, i) => 3 + i * 11),
+};
 
 /** Serve `work` through an engine on the webgpu executor; each request's tokens and counters. */
 async function serve(work: Job[], decodeAhead: number) {
@@ -44,22 +30,7 @@ async function serve(work: Job[], decodeAhead: number) {
     log: () => {},
   });
   try {
-    const outputs = work.map(() => [] as number[]);
-    const maxStep = Math.max(...work.map((j) => j.arriveAtStep));
-    for (let step = 0; step <= maxStep || engine.hasWork; step++) {
-      work.forEach((j, k) => {
-        if (j.arriveAtStep !== step) return;
-        engine.add({
-          id: `r${k}`,
-          promptTokens: j.prompt,
-          sampling: { temperature: 0, maxTokens: j.maxTokens, ignoreEos: true },
-        }, (ev) => {
-          if (ev.type === "token") outputs[k].push(ev.token);
-        });
-      });
-      await engine.step();
-      assert.ok(step < 2000, "the engine made no progress");
-    }
+    const outputs = (await serveJobs(engine, work)).tokens;
     const stats = (engine.executor as WebGpuExecutor).stats();
     const { preemptions, prefixHitTokens } = engine.stats;
     return { outputs, preemptions, prefixHitTokens, ...stats };
@@ -73,7 +44,7 @@ Deno.test({
   ignore: !HAS_GPU,
   sanitizeOps: false,
   async fn() {
-    const work = jobs(7, 3);
+    const work = jobs(7, 3, SHAPE);
     const plain = await serve(work, 0);
     const ahead = await serve(work, 6);
     assert.ok(plain.preemptions > 0, "the workload was meant to cause preemptions");
