@@ -155,7 +155,9 @@ export class AheadCache {
 
   /** Scratch blocks needed for `depth` tokens ahead of `maxSeqs` sequences. */
   static scratchBlocks(depth: number, maxSeqs: number, blockSize: number): number {
-    return depth > 0 ? maxSeqs * (Math.ceil(depth / blockSize) + 1) : 0;
+    // The engine's table covers every position already fed, so `depth` positions after
+    // them need at most ceil(depth / blockSize) more blocks.
+    return depth > 0 ? maxSeqs * Math.ceil(depth / blockSize) : 0;
   }
 
   /** Whether a sequence has tokens decoded ahead (it belongs to the current plan). */

@@ -85,16 +85,16 @@ Deno.test("decode ahead: plans only what fits", () => {
 });
 
 Deno.test("decode ahead: scratch blocks are reclaimed from other and stale entries", () => {
-  // One sequence's worth of scratch: two blocks.
+  // One sequence's worth of scratch: one block.
   const cache = new AheadCache(4, 1, BS, 256, POOL);
-  assert.equal(AheadCache.scratchBlocks(4, 1, BS), 2);
+  assert.equal(AheadCache.scratchBlocks(4, 1, BS), 1);
   const far = { startPos: 11, blockTable: [3, 4, 5] }; // positions 12 .. 15: one new block
   cache.plan([candidate({ id: "a", ...far })], 0);
   cache.record(["a"], [100], [101, 102, 103, 104]);
-  // (a's plan went unused, so b's is shorter: 2 tokens, positions 15 and 16.)
-  const b = cache.plan([candidate({ id: "b", startPos: 14, blockTable: [6, 7, 8] })], 1)!;
+  // (a's plan went unused, so b's is shorter: 2 tokens, positions 16 and 17.)
+  const b = cache.plan([candidate({ id: "b", startPos: 15, blockTable: [6, 7, 8, 9] })], 1)!;
   assert.equal(b.steps, 2);
-  assert.equal(b.tables[0].length, 5, "needs both scratch blocks: a's entry gave its up");
+  assert.equal(b.tables[0].length, 5, "needs the scratch block: a's entry gave it up");
   assert.equal(cache.serve(at(12, 100, [3, 4, 5, 9]), 2), undefined);
 
   const stale = new AheadCache(4, 2, BS, 256, POOL);
