@@ -27,6 +27,7 @@ import { gpuNames, gpuProfile } from "../kernels/sim/hardware.ts";
 import { kvCapacityBlocks } from "../kernels/sim/kv_capacity.ts";
 import { generateWorkload } from "../bench/workloads/generate.ts";
 import { workloadNames, workloadSpec } from "../bench/workloads/catalog.ts";
+import { AGENT_WORKLOADS, generateAgentWorkload } from "../bench/workloads/agents.ts";
 import type { ArrivalSpec } from "../bench/workloads/arrivals.ts";
 import { arrivalTimes } from "../bench/workloads/arrivals.ts";
 import { readTrace, toJsonl } from "../bench/workloads/trace.ts";
@@ -45,7 +46,11 @@ export const SIM_FLAGS: FlagSpecs = {
   },
   workload: {
     type: "string",
-    description: `generated workload: ${workloadNames().join(", ")}`,
+    description: `generated workload: ${
+      workloadNames().join(", ")
+    }; multi-turn agents (--requests counts programs, --rate programs/s): ${
+      Object.keys(AGENT_WORKLOADS).join(", ")
+    }`,
     default: "sharegpt",
   },
   trace: {
@@ -252,7 +257,14 @@ export async function buildSimSetup(cmd: ParsedCommand): Promise<SimSetup> {
       ? { kind: "poisson", rate: r }
       : undefined;
   const trace = v.trace as string | undefined;
-  const burstDefault = !trace && arrivalKind === undefined &&
+  const agents = !trace && (v.workload as string) in AGENT_WORKLOADS;
+  if (agents && arrivalKind !== undefined && arrivalKind !== "poisson") {
+    throw new UsageError(
+      `agent workloads arrive as a Poisson process of programs; --arrival ${arrivalKind} is not supported with --workload ${v.workload}`,
+      "--arrival",
+    );
+  }
+  const burstDefault = !trace && !agents && arrivalKind === undefined &&
     workloadSpec(v.workload as string).defaultArrival === "burst";
   const base = trace
     ? await readTrace(trace, { countTokens: (t) => model.tokenizer.encode(t).length })
@@ -272,6 +284,15 @@ export async function buildSimSetup(cmd: ParsedCommand): Promise<SimSetup> {
       const spec = arrivalAt(r) ?? { kind: "burst" as const };
       const times = arrivalTimes(spec, reqs.length, new Rng(seed).fork(2));
       return reqs.map((q, i) => ({ ...q, arrivalTime: times[i] }));
+    }
+    if (agents) {
+      return generateAgentWorkload({
+        workload: v.workload as string,
+        programs: v.requests as number,
+        rate: r,
+        seed,
+        maxModelLen,
+      });
     }
     const spec = arrivalAt(r);
     return generateWorkload({

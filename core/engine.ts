@@ -1236,6 +1236,7 @@ export class Engine {
       get usage() {
         return pool.usedBlocks / pool.numBlocks;
       },
+      pinned: (programId) => pool.policy.pinned?.(programId) ?? false,
     };
     /** Fill `r.probeHits` and `r.probeFreeHits` for a waiting request, once per step. */
     const probe = (r: Request): void => {

@@ -15,6 +15,7 @@ import type {
   RequestView,
   SamplingParams,
   TokenIds,
+  TurnInfo,
 } from "./types.ts";
 import type { Tokenizer } from "./model/types.ts";
 
@@ -31,6 +32,8 @@ export class Request implements RequestView, BlockChain {
   readonly priority: number;
   /** Program id for multi-turn policies. */
   readonly programId: string | undefined;
+  /** What its agent said of this turn. */
+  readonly turn: Readonly<TurnInfo> | undefined;
   /** Prompt token ids. */
   readonly promptTokens: TokenIds;
   /** Generated token ids. */
@@ -112,6 +115,7 @@ export class Request implements RequestView, BlockChain {
     arrivalTime: number;
     priority: number;
     programId?: string;
+    turn?: TurnInfo;
     promptTokens: TokenIds;
     sampling: SamplingParams;
     hidden?: { outputLength: number };
@@ -122,6 +126,7 @@ export class Request implements RequestView, BlockChain {
     this.arrivalTime = fields.arrivalTime;
     this.priority = fields.priority;
     this.programId = fields.programId;
+    this.turn = fields.turn;
     this.promptTokens = fields.promptTokens;
     this.numTokens = fields.promptTokens.length;
     this.sampling = fields.sampling;

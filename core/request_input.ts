@@ -121,6 +121,21 @@ export function validateRequest(
   if (input.stream !== undefined && typeof input.stream !== "boolean") {
     throw new UsageError(`stream must be true or false, got ${input.stream}`, "stream");
   }
+  if (input.programId !== undefined && typeof input.programId !== "string") {
+    throw new UsageError(`programId must be a string, got ${typeof input.programId}`, "programId");
+  }
+  const turn = input.turn;
+  if (turn !== undefined) {
+    if (typeof turn !== "object" || turn === null) {
+      throw new UsageError("turn must be an object { last?: boolean, tool?: string }", "turn");
+    }
+    if (turn.last !== undefined && typeof turn.last !== "boolean") {
+      throw new UsageError(`turn.last must be true or false, got ${turn.last}`, "turn");
+    }
+    if (turn.tool !== undefined && (typeof turn.tool !== "string" || turn.tool.length === 0)) {
+      throw new UsageError("turn.tool must be a non-empty string", "turn");
+    }
+  }
   const priority = input.priority ?? 0;
   checkNumber("priority", priority, -(2 ** 53), 2 ** 53);
   return new Request({
@@ -128,6 +143,7 @@ export function validateRequest(
     arrivalTime: input.arrivalTime ?? ctx.now,
     priority,
     programId: input.programId,
+    turn: turn && { ...turn },
     promptTokens: tokens,
     sampling: s,
     hidden: input.hidden,

@@ -15,10 +15,15 @@
 import { VirtualClock } from "./clock.ts";
 import { Engine, type EngineOptions, type StepReport } from "./engine.ts";
 import { UsageError } from "./errors.ts";
-import { recordRequest, type RequestRecord } from "./metrics/request_metrics.ts";
+import { recordRequest, type RequestRecord, succeeded } from "./metrics/request_metrics.ts";
 import { meetsSlo, type ServeSummary, type Slo, summarize } from "./metrics/summary.ts";
 import { NumberList, RunLengthList } from "./metrics/stats.ts";
-import type { TokenIds } from "./types.ts";
+import type { TokenIds, TurnInfo } from "./types.ts";
+import {
+  type ProgramRecord,
+  type ProgramSummary,
+  summarizePrograms,
+} from "./metrics/program_metrics.ts";
 
 /** One request of a simulated workload. */
 export interface SimRequest {
@@ -36,6 +41,16 @@ export interface SimRequest {
   promptTokens?: number[];
   /** Multi-turn program or user. */
   programId?: string;
+  /**
+   * Makes this a follow-up turn of its program: it is sent this many seconds (the tool's run
+   * time) after the program's previous request in the workload ends, and its `arrivalTime`
+   * is ignored. Its prompt is the previous turn's prompt and output (so cached KV can serve
+   * it) followed by fresh tokens (the tool's output and new instructions) up to
+   * `promptLength`. If a turn fails, the program's later turns are not sent.
+   */
+  toolTime?: number;
+  /** What the agent tells the engine of this turn (last turn, tool called). */
+  turn?: TurnInfo;
   /** The first this-many prompt tokens are one system prompt shared by every request that sets it. */
   sharedPrefix?: number;
 }
@@ -131,6 +146,8 @@ export interface SimulationResult {
   kvUsage: [number, number][];
   /** Closed loop: requests that never met the SLA within their retries. */
   gaveUp: number;
+  /** Multi-turn programs (workloads that set `programId`): job completion times. */
+  programs?: ProgramSummary;
   /** Wall-clock seconds each slot's plugin spent deciding (not deterministic; keep out of JSON). */
   decisionTime: Record<string, { totalSeconds: number; maxSeconds: number; steps: number }>;
 }
@@ -215,7 +232,7 @@ async function drive(
   const maxLen = engine.limits.maxModelLen;
   const poolTokens = engine.pool.numBlocks * engine.pool.blockSize;
   const records: RequestRecord[] = [];
-  const total = o.requests.length;
+  let total = o.requests.length;
   let finished = 0;
   let gaveUp = 0;
 
@@ -246,6 +263,35 @@ async function drive(
   let readyHead = 0;
   const closed = load.kind === "closed" ? load : undefined;
 
+  // Multi-turn programs: each follow-up waits for its predecessor to end.
+  const turns = followUps(o.requests);
+  if (turns.next.size > 0 && closed) {
+    throw new UsageError("follow-up turns (toolTime) need open-loop load", "load");
+  }
+  /** Follow-ups due, by time: [time, index into o.requests]. */
+  const due: [number, number][] = [];
+  const context = new Map<SimRequest, Int32Array>(); // a follow-up's prompt so far
+  const programs = new Map<string, ProgramRecord>();
+  const turnsOf = new Map<string, number>();
+  for (const r of o.requests) {
+    if (r.programId !== undefined) turnsOf.set(r.programId, (turnsOf.get(r.programId) ?? 0) + 1);
+  }
+  const programOf = (req: SimRequest, at: number): ProgramRecord | undefined => {
+    const pid = req.programId;
+    if (pid === undefined) return undefined;
+    let p = programs.get(pid);
+    if (!p) {
+      p = { id: pid, arrival: at, finish: at, turns: 0, complete: false };
+      programs.set(pid, p);
+    }
+    return p;
+  };
+  const addDue = (t: number, index: number) => {
+    let i = due.length;
+    while (i > 0 && due[i - 1][0] > t) i--;
+    due.splice(i, 0, [t, index]);
+  };
+
   // One synthetic system prompt (its longest use), shared by the requests that ask for it.
   // Prompts are Int32Arrays: they live outside the heap the garbage collector copies.
   let system: Int32Array = new Int32Array(0);
@@ -254,9 +300,17 @@ async function drive(
     if (p + d > maxLen) [p, d] = clipToContext(p, d, maxLen);
     if (p + 1 > poolTokens) p = poolTokens - 1;
     const shared = Math.min(req.sharedPrefix ?? 0, p - 1);
+    const before = context.get(req);
+    context.delete(req);
     let tokens: TokenIds;
     if (req.promptTokens && req.promptTokens.length === p) tokens = req.promptTokens;
-    else {
+    else if (before) {
+      // The previous turn's prompt and output, then the tool's output.
+      const ids = new Int32Array(p);
+      const kept = Math.min(p, before.length);
+      ids.set(before.subarray(0, kept));
+      tokens = fillSyntheticTokens(ids, kept, seed, index, vocab);
+    } else {
       if (system.length < shared) {
         system = fillSyntheticTokens(new Int32Array(shared), 0, seed, -1, vocab);
       }
@@ -266,34 +320,59 @@ async function drive(
     }
     const maxTokens = Math.max(d, Math.min(req.maxTokens ?? d, maxLen - p));
     const id = attempt === 0 ? req.id : `${req.id}#${attempt}`;
+    const successor = turns.next.get(index);
+    const output: number[] = [];
+    const program = programOf(req, at);
+    const record = recordRequest(p, (rec) => {
+      records.push(rec);
+      finished++;
+      let retried = false;
+      if (closed) {
+        const ok = closed.sla === undefined || meetsSlo(rec, closed.sla);
+        retried = !ok && attempt < (closed.retries ?? 0);
+        if (retried) queue.push({ req, index, attempt: attempt + 1, since: rec.finish });
+        else if (!ok) gaveUp++;
+        ready.push(rec.finish + (closed.thinkTime ?? 0));
+      }
+      if (program) {
+        program.finish = Math.max(program.finish, rec.finish);
+        if (succeeded(rec) && !retried) program.turns++;
+      }
+      if (successor !== undefined) {
+        const nextReq = o.requests[successor];
+        if (succeeded(rec)) {
+          const ctx = new Int32Array(tokens.length + output.length);
+          ctx.set(tokens);
+          ctx.set(output, tokens.length);
+          context.set(nextReq, ctx);
+          addDue(rec.finish + nextReq.toolTime!, successor);
+        } else {
+          total -= turns.after(successor); // the agent stops: its later turns are never sent
+        }
+      }
+      o.onProgress?.(finished, total);
+    });
     engine.add(
       {
         id,
         promptTokens: tokens,
         arrivalTime: at,
         programId: req.programId,
+        turn: req.turn,
         sampling: { maxTokens, temperature: 0 },
         hidden: { outputLength: d },
-        stream: false,
+        // A turn with a follow-up streams, to learn its output ids.
+        stream: successor !== undefined,
       },
-      recordRequest(p, (rec) => {
-        records.push(rec);
-        finished++;
-        if (closed) {
-          const ok = closed.sla === undefined || meetsSlo(rec, closed.sla);
-          if (!ok && attempt < (closed.retries ?? 0)) {
-            queue.push({ req, index, attempt: attempt + 1, since: rec.finish });
-          } else if (!ok) {
-            gaveUp++;
-          }
-          ready.push(rec.finish + (closed.thinkTime ?? 0));
-        }
-        o.onProgress?.(finished, total);
-      }),
+      successor === undefined ? record : (ev) => {
+        if (ev.type === "token") output.push(ev.token);
+        record(ev);
+      },
     );
   };
 
-  const sortedReqs = closed ? o.requests.slice() : o.requests.slice().sort((a, b) => {
+  const firstTurns = o.requests.filter((r) => r.toolTime === undefined);
+  const sortedReqs = closed ? firstTurns : firstTurns.sort((a, b) => {
     const ta = Number.isFinite(a.arrivalTime) ? a.arrivalTime : 0;
     const tb = Number.isFinite(b.arrivalTime) ? b.arrivalTime : 0;
     return ta - tb;
@@ -315,7 +394,8 @@ async function drive(
     if (closed) {
       return readyHead < ready.length && qHead < queue.length ? ready[readyHead] : Infinity;
     }
-    return next < sortedReqs.length ? arrivalOf(sortedReqs[next]) : Infinity;
+    const t = next < sortedReqs.length ? arrivalOf(sortedReqs[next]) : Infinity;
+    return due.length > 0 ? Math.min(t, due[0][0]) : t;
   };
 
   let stalled = 0;
@@ -331,6 +411,10 @@ async function drive(
       while (next < sortedReqs.length && arrivalOf(sortedReqs[next]) <= now) {
         const r = sortedReqs[next++];
         submit(r, indexOf.get(r)!, 0, arrivalOf(r));
+      }
+      while (due.length > 0 && due[0][0] <= now) {
+        const [t, index] = due.shift()!;
+        submit(o.requests[index], index, 0, t);
       }
     }
     if (!engine.hasWork) {
@@ -378,6 +462,13 @@ async function drive(
   const end = clock.now();
   return {
     summary,
+    programs: programs.size > 0
+      ? summarizePrograms(
+        [...programs.values()].map((p) => ({ ...p, complete: p.turns === turnsOf.get(p.id) })),
+        duration,
+        o.percentiles,
+      )
+      : undefined,
     records,
     engine: {
       steps,
@@ -397,6 +488,45 @@ async function drive(
     gaveUp,
     decisionTime,
   };
+}
+
+/**
+ * Each follow-up turn's predecessor: the previous request of the same program in the
+ * workload. `next` maps a request's index to its follow-up's; `after(i)` counts request
+ * `i` and the follow-ups after it.
+ */
+function followUps(requests: readonly SimRequest[]): {
+  next: Map<number, number>;
+  after(index: number): number;
+} {
+  const next = new Map<number, number>();
+  const last = new Map<string, number>();
+  requests.forEach((r, i) => {
+    if (r.toolTime !== undefined) {
+      if (!(Number.isFinite(r.toolTime) && r.toolTime >= 0)) {
+        throw new UsageError(
+          `request ${r.id}: toolTime must be a number of seconds >= 0, got ${r.toolTime}`,
+          "toolTime",
+        );
+      }
+      const prev = r.programId === undefined ? undefined : last.get(r.programId);
+      if (prev === undefined) {
+        throw new UsageError(
+          `request ${r.id} has a toolTime but no earlier request of its program ` +
+            `(${r.programId ?? "no programId"}) to follow`,
+          "toolTime",
+        );
+      }
+      next.set(prev, i);
+    }
+    if (r.programId !== undefined) last.set(r.programId, i);
+  });
+  const after = (index: number): number => {
+    let n = 0;
+    for (let i: number | undefined = index; i !== undefined; i = next.get(i)) n++;
+    return n;
+  };
+  return { next, after };
 }
 
 /** Mean usage per equal time bucket, at most `points` points. */

@@ -88,6 +88,11 @@ export interface KvCachePolicy extends PolicyHooks {
   /** Choose a cached free block to evict, or -1 when it tracks none. */
   evict(now: number): number;
   /**
+   * Whether it keeps a finished turn of this program pinned for the program's next turn
+   * (Continuum); a policy that does not pin leaves it out.
+   */
+  pinned?(programId: string): boolean;
+  /**
    * RelayAttention: the shared prompt whose KV the executor keeps contiguous this step, or
    * undefined. Requests whose prompt extends it skip those positions (their blocks start
    * after it). Used only with an executor that declares `relay`.

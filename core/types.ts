@@ -51,6 +51,8 @@ export interface RequestInput {
   arrivalTime?: number;
   /** Identifies a multi-turn program or user, for program-aware policies. */
   programId?: string;
+  /** What an agent says of this turn of its program (see {@link TurnInfo}). */
+  turn?: TurnInfo;
   /**
    * Hidden facts that only a simulated executor and oracle baselines may use (the true
    * output length of a workload request). Never part of the policies' view.
@@ -62,6 +64,20 @@ export interface RequestInput {
    * and simulations that need only the result (vLLM's `FINAL_ONLY` output kind).
    */
   stream?: boolean;
+}
+
+/**
+ * What a multi-turn agent tells about one turn of its program: program-aware policies
+ * (Continuum's KV time-to-live) keep a finished turn's KV only while a next turn is coming.
+ */
+export interface TurnInfo {
+  /** This is the program's last turn: no follow-up will extend its context. */
+  last?: boolean;
+  /**
+   * The tool this turn's response calls before the next turn (e.g. `bash`, `fetch_url`),
+   * so that pauses can be learnt per tool.
+   */
+  tool?: string;
 }
 
 /** Where a request is in its life. */
@@ -80,6 +96,8 @@ export interface RequestView {
   readonly priority: number;
   /** Program (multi-turn session) this request belongs to, if any. */
   readonly programId: string | undefined;
+  /** What its agent said of this turn, if anything. */
+  readonly turn: Readonly<TurnInfo> | undefined;
   /** Prompt token ids. */
   readonly promptTokens: TokenIds;
   /** Tokens generated so far (they survive preemption). */
@@ -118,6 +136,11 @@ export interface KvView {
   readonly freeBlocks: number;
   /** Fraction of blocks held by requests, 0..1. */
   readonly usage: number;
+  /**
+   * Whether the kvcache policy keeps a finished turn of this program pinned for its next
+   * turn (Continuum's time-to-live); false with a policy that does not pin.
+   */
+  pinned(programId: string): boolean;
 }
 
 /** Hard limits the engine enforces on every plan, whatever the batcher says. */

@@ -28,6 +28,8 @@ import { oracleAdmission } from "../policies/oracle_admission/mod.ts";
 import { ltr } from "../policies/ltr/mod.ts";
 import { mlfq } from "../policies/mlfq/mod.ts";
 import { oracleSjf, oracleSrtf } from "../policies/oracle_sjf/mod.ts";
+import { ttl } from "../policies/continuum/mod.ts";
+import { programFcfs } from "../policies/continuum/program_fcfs.ts";
 
 /** The built-in slots, in the order `--help` lists them. */
 export const BUILTIN_SLOTS: readonly SlotSpec[] = [
@@ -88,6 +90,8 @@ export const BUILTIN_PLUGINS: readonly Plugin[] = [
   mlfq,
   oracleSjf,
   oracleSrtf,
+  programFcfs,
+  ttl,
 ] as Plugin[];
 
 /** A fresh registry holding the built-in slots and plugins. */

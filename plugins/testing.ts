@@ -25,7 +25,7 @@
 import { Engine } from "../core/engine.ts";
 import { VirtualClock } from "../core/clock.ts";
 import { presetModel } from "../core/model/load.ts";
-import type { FinishReason } from "../core/types.ts";
+import type { FinishReason, TurnInfo } from "../core/types.ts";
 import { definePlugin, type Plugin } from "./define.ts";
 import { builtinRegistry } from "./builtins.ts";
 
@@ -43,6 +43,10 @@ export interface ScenarioRequest {
   priority?: number;
   /** Share the first this-many prompt tokens with every other request that sets it (prefix caching). */
   sharedPrefix?: number;
+  /** Multi-turn program, for program-aware plugins. */
+  programId?: string;
+  /** What its agent says of this turn. */
+  turn?: TurnInfo;
 }
 
 /** A scripted workload and engine geometry. */
@@ -191,6 +195,8 @@ export async function testPlugin(plugin: Plugin, scenario: Scenario): Promise<Sc
         promptTokens,
         arrivalTime: r.arrivalTime ?? 0,
         priority: r.priority,
+        programId: r.programId,
+        turn: r.turn,
         hidden: { outputLength: r.outputLength },
         sampling: { maxTokens: r.maxTokens ?? r.outputLength + 16, temperature: 0 },
       }, (ev) => {
@@ -243,6 +249,10 @@ function conformanceWorkload(seed: number, n: number): ScenarioRequest[] {
     arrivalTime: Math.floor(i / 8) * 0.05 + rand() * 0.02,
     sharedPrefix: rand() < 0.3 ? 64 : 0,
     priority: Math.floor(rand() * 3),
+    // Some requests are agent turns, for program-aware policies.
+    ...(i % 3 === 0
+      ? { programId: `p${i % 7}`, turn: i % 9 === 0 ? { last: true } : { tool: "ls" } }
+      : {}),
   }));
 }
 

@@ -207,7 +207,8 @@ export class Generation {
           };
           if (p.tokens !== undefined) input.promptTokens = p.tokens;
           else input.prompt = p.text;
-          if (req.user !== undefined) input.programId = req.user;
+          if (req.programId !== undefined) input.programId = req.programId;
+          if (req.turn !== undefined) input.turn = req.turn;
           choice.engineId = this.#engine.add(input, (ev) => this.#onEvent(choice, ev));
         }
       }

@@ -9,6 +9,7 @@
 
 import { z } from "zod";
 import type { ChatMessage } from "../core/model/types.ts";
+import type { TurnInfo } from "../core/types.ts";
 import { badRequest } from "./errors.ts";
 
 /** Most choices per request (`n`). */
@@ -58,6 +59,16 @@ const common = {
   n: int(1, MAX_N).nullish(),
   best_of: int(1, MAX_N).nullish(),
   user: z.string({ error: "expected a string" }).nullish(),
+  // Multi-turn agents (Continuum's request fields): the program, its last turn, the tool.
+  program_id: z.string({ error: "expected a string" }).min(1, {
+    error: "expected a non-empty string",
+  })
+    .nullish(),
+  is_last_step: z.boolean({ error: "expected true or false" }).nullish(),
+  tool_name: z.string({ error: "expected a string" }).min(1, {
+    error: "expected a non-empty string",
+  })
+    .nullish(),
   ignore_eos: z.boolean({ error: "expected true or false" }).nullish(),
   priority: int(-(2 ** 31), 2 ** 31 - 1).nullish(),
   presence_penalty: penalty("presence_penalty"),
@@ -147,8 +158,10 @@ export interface GenerationRequest {
   logprobs: number;
   /** Choices per prompt. */
   n: number;
-  /** Caller's user id (a program id for program-aware policies). */
-  user: string | undefined;
+  /** Program id for program-aware policies: `program_id`, else the caller's `user`. */
+  programId: string | undefined;
+  /** What a multi-turn agent said of this turn (`is_last_step`, `tool_name`). */
+  turn: TurnInfo | undefined;
   /** Keep going past end-of-sequence. */
   ignoreEos: boolean;
   /** Scheduling priority. */
@@ -226,7 +239,13 @@ export function parseGenerationRequest(
     continuousUsage: b.stream_options?.continuous_usage_stats ?? false,
     logprobs,
     n,
-    user: b.user ?? undefined,
+    programId: b.program_id ?? b.user ?? undefined,
+    turn: b.is_last_step != null || b.tool_name != null
+      ? {
+        ...(b.is_last_step != null ? { last: b.is_last_step } : {}),
+        ...(b.tool_name != null ? { tool: b.tool_name } : {}),
+      }
+      : undefined,
     ignoreEos: b.ignore_eos ?? false,
     priority: b.priority ?? 0,
   };

@@ -34,6 +34,7 @@ export async function measure(
   plugins: Record<string, { name: string; options?: Record<string, unknown> }>,
   steps = 300,
   warmup = 300,
+  programs = 0,
 ): Promise<Record<string, { p50: number; p90: number; mean: number }>> {
   const registry = builtinRegistry();
   registry.register(standIn);
@@ -53,6 +54,8 @@ export async function measure(
     engine.add({
       id: r.id,
       promptTokens: r.promptTokens,
+      // Turns of `programs` agent programs, for program-aware policies.
+      ...(programs > 0 ? { programId: `p${Number(r.id.slice(1)) % programs}` } : {}),
       sampling: { maxTokens: 4000, ignoreEos: true },
     }, () => {});
   }
@@ -91,7 +94,11 @@ export async function main(args: string[]): Promise<void> {
   await train(["--learnable", "3000", "--out", ranker, "--epochs", "3"]);
   console.log = log;
   // The batcher caps running at 256 by memory-free means: admission is still asked each step.
-  const sets: [string, Record<string, { name: string; options?: Record<string, unknown> }>][] = [
+  const sets: [
+    string,
+    Record<string, { name: string; options?: Record<string, unknown> }>,
+    number?,
+  ][] = [
     ["fcfs + watermark + vllm", { batcher: { name: "vllm", options: { maxNumSeqs: 256 } } }],
     ["ltr (ranker)", {
       scheduler: { name: "ltr", options: { ranker } },
@@ -120,14 +127,19 @@ export async function main(args: string[]): Promise<void> {
     ["sarathi", { batcher: { name: "sarathi", options: { maxNumSeqs: 256 } } }],
     ["orca", { batcher: { name: "orca", options: { maxNumSeqs: 256, reserve: "max-tokens" } } }],
     ["simple-chunking", { batcher: { name: "simple-chunking", options: { maxNumSeqs: 256 } } }],
+    ["program-fcfs + ttl (300 programs)", {
+      scheduler: { name: "program-fcfs" },
+      kvcache: { name: "ttl" },
+      batcher: { name: "vllm", options: { maxNumSeqs: 256 } },
+    }, 300],
   ];
   // One untimed run first: the process's first engine pays the JIT's warm-up.
   await measure(sets[0][1], 10, warmup);
   console.log(
     "policy set | running | waiting | scheduler us | admission us | batcher us (each p50 / p90 / mean)",
   );
-  for (const [label, plugins] of sets) {
-    const m = await measure(plugins, 300, warmup);
+  for (const [label, plugins, programs] of sets) {
+    const m = await measure(plugins, 300, warmup, programs);
     const f = (s: string) =>
       m[s] ? `${m[s].p50.toFixed(0)} / ${m[s].p90.toFixed(0)} / ${m[s].mean.toFixed(0)}` : "-";
     console.log(

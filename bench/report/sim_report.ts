@@ -78,6 +78,14 @@ export function summaryText(r: SimulationResult, title = "Simulation Result"): s
   out.push(line("KV blocks", `${e.numBlocks} x ${e.blockSize} tokens`));
   out.push(line("KV usage mean / peak", `${fmt(e.meanKvUsage, 3)} / ${fmt(e.peakKvUsage, 3)}`));
   if (r.gaveUp > 0) out.push(line("Requests given up (SLA)", r.gaveUp));
+  const p = r.programs;
+  if (p) {
+    section("Programs (multi-turn)");
+    out.push(line("Programs completed / seen", `${p.completed} / ${p.programs}`));
+    out.push(line("Mean turns per program", p.mean_turns));
+    out.push(line("Program throughput (prog/s)", p.program_throughput));
+    out.push(...distLines("JCT (s)", p.jct_s));
+  }
   section("Decision time (wall clock)");
   for (const [slot, d] of Object.entries(r.decisionTime)) {
     const per = d.steps > 0 ? d.totalSeconds / d.steps * 1e6 : 0;
@@ -89,7 +97,13 @@ export function summaryText(r: SimulationResult, title = "Simulation Result"): s
 
 /** The deterministic part of a result, as a plain object for JSON (no wall-clock values). */
 export function resultJson(r: SimulationResult): Record<string, unknown> {
-  return { summary: r.summary, engine: r.engine, gaveUp: r.gaveUp, kvUsage: r.kvUsage };
+  return {
+    summary: r.summary,
+    ...(r.programs ? { programs: r.programs } : {}),
+    engine: r.engine,
+    gaveUp: r.gaveUp,
+    kvUsage: r.kvUsage,
+  };
 }
 
 /** Charts of one or more runs: TTFT CDF, E2EL CDF, KV usage over time. */

@@ -8,6 +8,7 @@
 
 import { UsageError } from "../../core/errors.ts";
 import type { WorkloadRequest } from "./types.ts";
+import type { TurnInfo } from "../../core/types.ts";
 
 /** Serialize requests to JSONL (one object per line, stable key order). */
 export function toJsonl(requests: readonly WorkloadRequest[]): string {
@@ -21,10 +22,31 @@ export function toJsonl(requests: readonly WorkloadRequest[]): string {
     };
     if (r.maxTokens !== undefined) o.maxTokens = r.maxTokens;
     if (r.programId !== undefined) o.programId = r.programId;
+    if (r.toolTime !== undefined) o.toolTime = r.toolTime;
+    if (r.turn !== undefined) o.turn = r.turn;
     if (r.promptTokens !== undefined) o.promptTokens = r.promptTokens;
     s += JSON.stringify(o) + "\n";
   }
   return s;
+}
+
+function turnInfo(v: unknown, where: string): TurnInfo {
+  const o = v as Record<string, unknown>;
+  if (
+    typeof v !== "object" || v === null || Array.isArray(v) ||
+    (o.last !== undefined && typeof o.last !== "boolean") ||
+    (o.tool !== undefined && (typeof o.tool !== "string" || o.tool === ""))
+  ) {
+    throw new UsageError(
+      `${where}: turn must be an object { "last"?: boolean, "tool"?: string }, got ${
+        JSON.stringify(v)
+      }`,
+    );
+  }
+  const t: TurnInfo = {};
+  if (o.last !== undefined) t.last = o.last as boolean;
+  if (o.tool !== undefined) t.tool = o.tool as string;
+  return t;
 }
 
 function positiveInt(v: unknown, what: string, where: string): number {
@@ -46,7 +68,9 @@ function time(v: unknown, what: string, where: string): number {
 /**
  * Parse JSONL. Each line is an object with `promptLength` (or `prompt_len`, or a
  * `promptTokens` array), `outputLength` (or `output_len`), and optionally `arrivalTime`
- * (`arrival_time`), `id`, `maxTokens` (`max_tokens`), `programId` (`program_id`).
+ * (`arrival_time`), `id`, `maxTokens` (`max_tokens`), `programId` (`program_id`), and for
+ * multi-turn agents `toolTime` (`tool_time`: seconds after the program's previous request
+ * ends that this one is sent) and `turn` (`{ "last": true }`, `{ "tool": "bash" }`).
  */
 export function parseJsonl(text: string, file = "trace"): WorkloadRequest[] {
   const out: WorkloadRequest[] = [];
@@ -81,6 +105,8 @@ export function parseJsonl(text: string, file = "trace"): WorkloadRequest[] {
     const at = o.arrivalTime ?? o.arrival_time;
     const mt = o.maxTokens ?? o.max_tokens;
     const pid = o.programId ?? o.program_id;
+    const tool = o.toolTime ?? o.tool_time;
+    const turn = o.turn;
     const r: WorkloadRequest = {
       id: o.id === undefined ? `r${out.length}` : String(o.id),
       arrivalTime: at === undefined ? Number.NaN : time(at, "arrivalTime", where),
@@ -89,6 +115,8 @@ export function parseJsonl(text: string, file = "trace"): WorkloadRequest[] {
     };
     if (mt !== undefined) r.maxTokens = positiveInt(mt, "maxTokens", where);
     if (pid !== undefined) r.programId = String(pid);
+    if (tool !== undefined) r.toolTime = time(tool, "toolTime", where);
+    if (turn !== undefined) r.turn = turnInfo(turn, where);
     if (promptTokens) r.promptTokens = promptTokens;
     out.push(r);
   }

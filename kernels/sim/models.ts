@@ -40,6 +40,17 @@ function llama(name: string, d: Dims): ModelProfile {
   return { name, bytesPerParam: 2, tieEmbeddings: false, ...d };
 }
 
+const LLAMA_3_8B: Dims = {
+  dim: 4096,
+  hiddenDim: 14336,
+  nLayers: 32,
+  nHeads: 32,
+  nKvHeads: 8,
+  headDim: 128,
+  vocabSize: 128256,
+  maxSeqLen: 8192,
+};
+
 /** Built-in model profiles (published dimensions of each model). */
 export const MODEL_PROFILES: Readonly<Record<string, ModelProfile>> = Object.freeze({
   "llama-2-7b": llama("llama-2-7b", {
@@ -72,16 +83,9 @@ export const MODEL_PROFILES: Readonly<Record<string, ModelProfile>> = Object.fre
     vocabSize: 32000,
     maxSeqLen: 4096,
   }),
-  "llama-3-8b": llama("llama-3-8b", {
-    dim: 4096,
-    hiddenDim: 14336,
-    nLayers: 32,
-    nHeads: 32,
-    nKvHeads: 8,
-    headDim: 128,
-    vocabSize: 128256,
-    maxSeqLen: 8192,
-  }),
+  "llama-3-8b": llama("llama-3-8b", LLAMA_3_8B),
+  // Llama 3.1: the dimensions of Llama 3, a 128k context.
+  "llama-3.1-8b": llama("llama-3.1-8b", { ...LLAMA_3_8B, maxSeqLen: 131072 }),
   "llama-3-70b": llama("llama-3-70b", {
     dim: 8192,
     hiddenDim: 28672,

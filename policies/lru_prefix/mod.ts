@@ -31,6 +31,11 @@ export class LruBlockQueue {
     return this.#size;
   }
 
+  /** Whether a block is queued. */
+  has(block: number): boolean {
+    return this.#inQueue[block] === 1;
+  }
+
   /** Append as the most recently freed. */
   push(block: number): void {
     if (this.#inQueue[block]) throw new Error(`block ${block} is already queued`);

@@ -134,3 +134,30 @@ Deno.test("capacity: bisection finds the threshold of a monotone test", async ()
   assert.equal(r.code, 0);
   assert.match(r.out, /capacity: [\d.]+ requests\/s/);
 });
+
+Deno.test("simulate: agent workloads report job completion times; they arrive as Poisson programs", async () => {
+  const agents = [
+    "--workload",
+    "swe-agent",
+    "--requests",
+    "6",
+    "--rate",
+    "0.5",
+    "--model",
+    "llama-3.1-8b",
+    "--kv-tokens",
+    "100000",
+    "--scheduler",
+    "program-fcfs",
+    "--kvcache",
+    "ttl",
+  ];
+  const r = await quiet(() => simulateMain(agents));
+  assert.equal(r.code, 0);
+  assert.match(r.out, /Programs completed \/ seen:\s+6 \/ 6/);
+  assert.match(r.out, /Mean JCT \(s\):\s+\d/);
+  await assert.rejects(
+    () => quiet(() => simulateMain([...agents, "--arrival", "closed"])),
+    (e) => e instanceof UsageError && /Poisson process of programs/.test(e.message),
+  );
+});

@@ -478,3 +478,31 @@ Deno.test("swapping the executor while requests are swapped out recomputes them;
   assert.deepEqual(swapped.tokens, plain.tokens);
   assert.deepEqual(hot.tokens, plain.tokens);
 });
+
+Deno.test("agent turns: what a turn says reaches the policies; a malformed one is refused", async () => {
+  const engine = await Engine.create({ model: tiny });
+  const id = engine.add(
+    { promptTokens: [5, 6], programId: "job-7", turn: { tool: "bash" } },
+    () => {},
+  );
+  const view = engine.request(id)!;
+  assert.equal(view.programId, "job-7");
+  assert.deepEqual(view.turn, { tool: "bash" });
+  const bad: [unknown, RegExp][] = [
+    [{ last: "yes" }, /turn.last must be true or false/],
+    [{ tool: "" }, /turn.tool must be a non-empty string/],
+    ["bash", /turn must be an object/],
+  ];
+  for (const [turn, re] of bad) {
+    assert.throws(
+      () => engine.add({ promptTokens: [5], turn: turn as never }, () => {}),
+      (e) => e instanceof UsageError && re.test(e.message),
+    );
+  }
+  assert.throws(
+    () => engine.add({ promptTokens: [5], programId: 7 as never }, () => {}),
+    /programId must be a string/,
+  );
+  assert.equal(engine.waiting.length, 1, "refused requests leave the queue as it was");
+  await engine.close();
+});

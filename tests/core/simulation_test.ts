@@ -4,6 +4,7 @@ import { builtinRegistry } from "../../plugins/builtins.ts";
 import { modelProfile } from "../../kernels/sim/models.ts";
 import { simModel } from "../../kernels/sim/sim_model.ts";
 import { generateWorkload } from "../../bench/workloads/generate.ts";
+import { generateAgentWorkload } from "../../bench/workloads/agents.ts";
 import { resultJson } from "../../bench/report/sim_report.ts";
 import { UsageError } from "../../core/errors.ts";
 
@@ -122,4 +123,91 @@ Deno.test("simulation: swap preemption keeps the KV instead of recomputing it", 
   // With no swap space every preemption recomputes, exactly as without swapping.
   assert.equal(noRoom.engine.swapOuts, 0);
   assert.deepEqual(noRoom.summary, recompute.summary);
+});
+
+/** A program of three turns: each follow-up extends the last turn's prompt and output. */
+function program(id: string, at: number, pauses: [number, number]): SimRequest[] {
+  return [
+    { id: `${id}.0`, arrivalTime: at, promptLength: 200, outputLength: 20, programId: id },
+    {
+      id: `${id}.1`,
+      arrivalTime: 0,
+      promptLength: 400,
+      outputLength: 10,
+      programId: id,
+      toolTime: pauses[0],
+    },
+    {
+      id: `${id}.2`,
+      arrivalTime: 0,
+      promptLength: 600,
+      outputLength: 5,
+      programId: id,
+      toolTime: pauses[1],
+      turn: { last: true },
+    },
+  ];
+}
+
+Deno.test("simulation: a follow-up turn arrives its tool time after its predecessor and reuses its KV", async () => {
+  const r = await simulate(options([...program("a", 0, [0.5, 2]), ...program("b", 0.1, [1, 0])]));
+  const rec = new Map(r.records.map((x) => [x.id, x]));
+  for (const [pid, pauses] of [["a", [0.5, 2]], ["b", [1, 0]]] as const) {
+    for (const k of [1, 2]) {
+      const prev = rec.get(`${pid}.${k - 1}`)!, cur = rec.get(`${pid}.${k}`)!;
+      assert.ok(Math.abs(cur.arrival - (prev.finish + pauses[k - 1])) < 1e-9);
+      // The prompt holds the previous prompt and output; the KV of all but the last output
+      // token was computed, so every full block of it is a prefix hit.
+      const computed = prev.promptTokens + prev.outputTokens - 1;
+      assert.equal(cur.cachedTokens, Math.floor(computed / 16) * 16, `${pid}.${k}`);
+    }
+  }
+  const p = r.programs!;
+  assert.equal(p.programs, 2);
+  assert.equal(p.completed, 2);
+  assert.equal(p.mean_turns, 3);
+  const jctA = rec.get("a.2")!.finish - 0, jctB = rec.get("b.2")!.finish - 0.1;
+  assert.ok(Math.abs(p.jct_s.mean - (jctA + jctB) / 2) < 1e-9);
+});
+
+Deno.test("simulation: when a turn fails, its program's later turns are never sent", async () => {
+  const full = await simulate(options(program("a", 0, [0.5, 0.5])));
+  const first = full.records.find((x) => x.id === "a.0")!;
+  // Stop while the second turn runs: it is aborted and the third is never sent.
+  const cut = await simulate(
+    options(program("a", 0, [0.5, 0.5]), { maxTime: first.finish + 0.52 }),
+  );
+  assert.deepEqual(cut.records.map((x) => [x.id, x.reason]), [["a.0", "stop"], ["a.1", "abort"]]);
+  assert.equal(cut.programs!.completed, 0);
+  assert.equal(cut.programs!.programs, 1);
+});
+
+Deno.test("simulation: follow-up turns are checked", async () => {
+  const orphan: SimRequest[] = [
+    { id: "x", arrivalTime: 0, promptLength: 10, outputLength: 2, programId: "p", toolTime: 1 },
+  ];
+  await assert.rejects(simulate(options(orphan)), /no earlier request of its program/);
+  const negative = program("a", 0, [-1, 0]);
+  await assert.rejects(simulate(options(negative)), /toolTime must be a number of seconds >= 0/);
+  await assert.rejects(
+    simulate(options(program("a", 0, [1, 1]), { load: { kind: "closed", clients: 2 } })),
+    /need open-loop load/,
+  );
+});
+
+Deno.test("simulation: fast-forward gives the same multi-turn results as stepping", async () => {
+  const reqs = generateAgentWorkload({
+    workload: "web-agent",
+    programs: 6,
+    rate: 1,
+    seed: 2,
+    maxModelLen: 8192,
+    contextScale: 0.1,
+  });
+  const a = await simulate(options(reqs, { fastForward: true }));
+  const b = await simulate(options(reqs, { fastForward: false }));
+  assert.ok(a.engine.fastForwardedSteps > 0);
+  assert.equal(b.engine.fastForwardedSteps, 0);
+  assert.deepEqual(resultJson(a).programs, resultJson(b).programs);
+  assert.deepEqual(a.records, b.records);
 });

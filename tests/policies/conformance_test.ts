@@ -10,6 +10,8 @@ import { oracleAdmission } from "../../policies/oracle_admission/mod.ts";
 import { ltr } from "../../policies/ltr/mod.ts";
 import { mlfq } from "../../policies/mlfq/mod.ts";
 import { oracleSjf, oracleSrtf } from "../../policies/oracle_sjf/mod.ts";
+import { ttl } from "../../policies/continuum/mod.ts";
+import { programFcfs } from "../../policies/continuum/program_fcfs.ts";
 import type { Plugin } from "../../plugins/define.ts";
 
 // Every plugin of this folder keeps the rules of its slot, in a roomy and a tight pool.
@@ -28,6 +30,9 @@ const cases: [Plugin, Record<string, unknown>][] = [
   [mlfq, { baseQuantum: 0.02 }],
   [oracleSjf, {}],
   [oracleSrtf, {}],
+  [programFcfs, {}],
+  [ttl, {}],
+  [ttl, { mode: "fixed" }],
 ];
 
 for (const [plugin, options] of cases) {

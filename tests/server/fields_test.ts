@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { post, readSse, withServer } from "./helpers.ts";
+import { builtinRegistry } from "../../plugins/builtins.ts";
+import { definePlugin } from "../../plugins/define.ts";
+import type { Scheduler } from "../../core/slots.ts";
 
 Deno.test("fields: chat logprobs with top alternatives, one entry per token", async () => {
   await withServer({}, async ({ url }) => {
@@ -105,4 +108,45 @@ Deno.test("fields: several prompts and n give prompt-major choices and exact usa
     assert.equal(body.usage.prompt_tokens, 3 + 5);
     assert.equal(body.usage.completion_tokens, 12);
   });
+});
+
+Deno.test("fields: agent turns carry program_id, is_last_step and tool_name to the policies", async () => {
+  const seen: { programId?: string; turn?: unknown }[] = [];
+  const registry = builtinRegistry();
+  registry.register(definePlugin({
+    name: "turn-recorder",
+    slot: "scheduler",
+    create: (): Scheduler => ({
+      order: (v) => ({ running: v.running, waiting: v.waiting }),
+      onArrival: (r) => void seen.push({ programId: r.programId, turn: r.turn }),
+    }),
+  }));
+  await withServer(
+    { engine: { registry, plugins: { scheduler: { name: "turn-recorder" } } } },
+    async ({ url }) => {
+      const ask = (extra: Record<string, unknown>) =>
+        post(`${url}/v1/completions`, { prompt: "ls", max_tokens: 2, ...extra });
+      for (
+        const extra of [
+          { program_id: "job-1", tool_name: "bash" },
+          { program_id: "job-1", is_last_step: true, user: "alice" },
+          { user: "alice" },
+        ]
+      ) {
+        const res = await ask(extra);
+        assert.equal(res.status, 200);
+        await res.body?.cancel();
+      }
+      assert.deepEqual(seen, [
+        { programId: "job-1", turn: { tool: "bash" } },
+        { programId: "job-1", turn: { last: true } },
+        { programId: "alice", turn: undefined },
+      ]);
+      const bad = await ask({ tool_name: "" });
+      assert.equal(bad.status, 400);
+      const err = (await bad.json()).error;
+      assert.equal(err.param, "tool_name");
+      assert.equal(seen.length, 3);
+    },
+  );
 });
