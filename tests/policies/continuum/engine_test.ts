@@ -4,6 +4,8 @@ import { builtinRegistry } from "../../../plugins/builtins.ts";
 import { modelProfile } from "../../../kernels/sim/models.ts";
 import { simModel } from "../../../kernels/sim/sim_model.ts";
 import { generateAgentWorkload } from "../../../bench/workloads/agents.ts";
+import { Engine } from "../../../core/engine.ts";
+import { presetModel } from "../../../core/model/load.ts";
 
 type Plugins = Record<string, { name: string; options?: Record<string, unknown> }>;
 
@@ -124,4 +126,55 @@ Deno.test("ttl hot swap: pins go back to the pool and the next policy carries on
   assert.equal(r.programs!.completed, 8);
   assert.equal(r.summary.failed, 0);
   assert.ok(used <= 0, "no block is held by anything but running requests");
+});
+
+Deno.test("ttl with the reference executor: a pinned turn's follow-up reuses its computed KV", async () => {
+  const model = presetModel("tiny");
+  const serve = async (kvcache: Plugins[string]) => {
+    const engine = await Engine.create({
+      model,
+      numBlocks: 24,
+      blockSize: 16,
+      plugins: { kvcache },
+      log: () => {},
+    });
+    const run = async (input: Parameters<typeof engine.add>[0]) => {
+      let done: { output: number[]; cached: number } | undefined;
+      const output: number[] = [];
+      engine.add(input, (ev) => {
+        if (ev.type === "token") output.push(ev.token);
+        else done = { output, cached: ev.usage.cachedTokens };
+      });
+      while (engine.hasWork) await engine.step();
+      return done!;
+    };
+    const prompt = Array.from({ length: 150 }, (_, i) => 20 + (i * 7) % 200);
+    const greedy = { temperature: 0, maxTokens: 20, ignoreEos: true };
+    const first = await run({
+      promptTokens: prompt,
+      programId: "agent",
+      turn: { tool: "bash" },
+      sampling: greedy,
+    });
+    // While the tool runs, another client's request ends (its blocks are freed after the
+    // turn's), then a long one needs more than the free blocks.
+    const filler = (n: number, seed: number) =>
+      Array.from({ length: n }, (_, i) => 30 + (i * seed) % 200);
+    await run({ promptTokens: filler(100, 11), sampling: { ...greedy, maxTokens: 4 } });
+    await run({ promptTokens: filler(200, 13), sampling: { ...greedy, maxTokens: 4 } });
+    const next = [...prompt, ...first.output, 40, 41, 42];
+    const second = await run({
+      promptTokens: next,
+      programId: "agent",
+      turn: { last: true },
+      sampling: greedy,
+    });
+    await engine.close();
+    return second.cached;
+  };
+  // The first turn computed KV for its prompt and 19 of its 20 tokens: 10 full blocks.
+  assert.equal(await serve({ name: "ttl", options: { mode: "fixed", fixedTtl: 600 } }), 160);
+  // Least recently freed: the turn's last 5 blocks made room for the long request.
+  assert.equal(await serve({ name: "lru-prefix" }), 80);
+  assert.ok(await serve({ name: "lru-prefix" }) < 160);
 });
