@@ -47,6 +47,7 @@ export async function main(args: string[]): Promise<void> {
       gpu: { type: "string", default: "a100-80g" },
       seed: { type: "string", default: "1" },
       tokens: { type: "string", default: "sum" },
+      repeat: { type: "string", default: "1" },
     },
   });
   const programs = Number(values.programs);
@@ -60,6 +61,7 @@ export async function main(args: string[]): Promise<void> {
       seed: Number(values.seed),
       maxModelLen: MAX_LEN,
       tokensPerProgram: values.tokens === "final" ? "final" : "sum",
+      repeat: Number(values.repeat),
     });
     let base = NaN;
     for (const [label, plugins] of CONFIGS) {
@@ -89,8 +91,9 @@ export async function main(args: string[]): Promise<void> {
       console.error(`rate ${rate} ${label}: mean JCT ${fmt(p.jct_s.mean, 1)} s`);
     }
   }
+  const repeated = values.repeat === "1" ? "" : `, repeated ${values.repeat}x`;
   console.log(
-    `\n${values.workload}, ${programs} programs, Llama-3.1-8B on ${values.gpu}, chunk 2048\n`,
+    `\n${values.workload}${repeated}, ${programs} programs, Llama-3.1-8B on ${values.gpu}, chunk 2048\n`,
   );
   console.log(markdownTable([
     "programs/s",

@@ -111,6 +111,11 @@ export interface AgentWorkloadOptions {
    * turn on `swe-agent`), or its final context ("final": about 6.4k a turn).
    */
   tokensPerProgram?: "sum" | "final";
+  /**
+   * Repeat each program this many times over, every length divided by it (the paper's
+   * turn-scaling experiment: more turns, the same final context). Default 1.
+   */
+  repeat?: number;
 }
 
 /** Generate agent programs: every turn is a request; follow-ups carry `toolTime`. */
@@ -126,6 +131,10 @@ export function generateAgentWorkload(o: AgentWorkloadOptions): WorkloadRequest[
     throw new UsageError(`programs must be an integer in [1, 1000000], got ${o.programs}`);
   }
   checkArrival({ kind: "poisson", rate: o.rate });
+  const repeat = o.repeat ?? 1;
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 100) {
+    throw new UsageError(`repeat must be an integer in [1, 100], got ${repeat}`, "repeat");
+  }
   const rng = new Rng(o.seed);
   const arrivals = rng.fork(1), shape = rng.fork(2), pauses = rng.fork(3);
   const scale = spec.contextScale * (o.contextScale ?? 1);
@@ -164,25 +173,35 @@ export function generateAgentWorkload(o: AgentWorkloadOptions): WorkloadRequest[
       room = MIN_TOOL_TOKENS * (turns - 1);
       first = Math.max(MIN_TOOL_TOKENS, final - said - room);
     }
-    let context = first, pause = 0;
-    for (let k = 0; k < turns; k++) {
+    // The program's turns: tool, output, the pause after it and the tokens it adds.
+    const base = outputs.map((output, k) => {
       const [tool] = spec.tools[Math.floor(pauses.next() * spec.tools.length)];
+      const more = k < turns - 1 || repeat > 1;
+      const pause = more ? Math.exp(pauseMu.get(tool)! + spec.pause[1] * pauses.normal()) : 0;
+      const share = room - MIN_TOOL_TOKENS * (turns - 1);
+      const toolTokens = k < turns - 1
+        ? MIN_TOOL_TOKENS + Math.floor(share * weights[k] / total)
+        : MIN_TOOL_TOKENS;
+      return { tool, output, pause, toolTokens };
+    });
+    // Repeated `repeat` times with lengths divided by it: more turns, the same final context.
+    const n = turns * repeat;
+    let context = first, pause = 0;
+    for (let k = 0; k < n; k++) {
+      const b = base[k % turns];
+      const output = Math.max(1, Math.round(b.output / repeat));
       const req: WorkloadRequest = {
         id: `p${p}.t${k}`,
         arrivalTime: t,
         promptLength: Math.min(context, Math.max(first, Math.floor(final))),
-        outputLength: outputs[k],
+        outputLength: output,
         programId: `p${p}`,
-        turn: k === turns - 1 ? { last: true } : { tool },
+        turn: k === n - 1 ? { last: true } : { tool: b.tool },
       };
       if (k > 0) req.toolTime = pause;
       out.push(req);
-      if (k < turns - 1) {
-        pause = Math.exp(pauseMu.get(tool)! + spec.pause[1] * pauses.normal());
-        const share = room - MIN_TOOL_TOKENS * (turns - 1);
-        const toolTokens = MIN_TOOL_TOKENS + Math.floor(share * weights[k] / total);
-        context += outputs[k] + toolTokens;
-      }
+      pause = b.pause;
+      context += output + Math.max(1, Math.round(b.toolTokens / repeat));
     }
   }
   return out;

@@ -98,3 +98,23 @@ Deno.test("agents: seeded, round-trips through JSONL, and checks its inputs", ()
   assert.throws(() => generateAgentWorkload({ ...o, programs: 0 }), UsageError);
   assert.throws(() => generateAgentWorkload({ ...o, rate: -1 }), UsageError);
 });
+
+Deno.test("agents: repeating a program multiplies its turns and keeps its final context", () => {
+  const o = { workload: "swe-agent", programs: 30, rate: 0.1, seed: 4 };
+  const once = byProgram(generateAgentWorkload(o));
+  const thrice = byProgram(generateAgentWorkload({ ...o, repeat: 3 }));
+  once.forEach((p, i) => {
+    const q = thrice[i];
+    assert.equal(q.length, 3 * p.length);
+    assert.equal(q[0].arrivalTime, p[0].arrivalTime);
+    const final = (r: WorkloadRequest[]) => r.at(-1)!.promptLength;
+    assert.ok(Math.abs(final(q) / final(p) - 1) < 0.05, `${final(q)} vs ${final(p)}`);
+    // The same tools and pauses, three times over.
+    for (let k = 1; k + p.length < q.length - 1; k++) {
+      assert.equal(q[k + p.length].toolTime, q[k].toolTime);
+      assert.deepEqual(q[k + p.length].turn, q[k].turn);
+    }
+    q.forEach((t, k) => assert.equal(t.turn?.last === true, k === q.length - 1));
+  });
+  assert.throws(() => generateAgentWorkload({ ...o, repeat: 0 }), UsageError);
+});
