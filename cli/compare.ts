@@ -50,7 +50,16 @@ export function comparisonRows(runs: readonly LabelledResult[]): Cell[][] {
     ["preemptions", (r) => r.engine.preemptions],
     ["recomputed tokens", (r) => r.engine.recomputedTokens],
     ["mean KV usage", (r) => r.engine.meanKvUsage],
+    ["prefix hit tokens", (r) => r.engine.prefixHitTokens],
   ];
+  // Multi-turn workloads: job completion time of the programs.
+  if (runs.some((x) => x.result.programs)) {
+    pick.push(
+      ["programs completed", (r) => r.programs?.completed ?? 0],
+      ["mean JCT s", (r) => r.programs?.jct_s.mean ?? NaN],
+      ["p99 JCT s", (r) => r.programs?.jct_s.percentiles.p99 ?? NaN],
+    );
+  }
   return pick.map(([name, f]) => [name, ...runs.map((x) => f(x.result))]);
 }
 

@@ -156,6 +156,17 @@ Deno.test("simulate: agent workloads report job completion times; they arrive as
   assert.equal(r.code, 0);
   assert.match(r.out, /Programs completed \/ seen:\s+6 \/ 6/);
   assert.match(r.out, /Mean JCT \(s\):\s+\d/);
+  const c = await quiet(() =>
+    compareMain([
+      ...agents.slice(0, 10),
+      "--policies",
+      "examples/policies/vllm.json,examples/policies/continuum.json",
+    ])
+  );
+  assert.equal(c.code, 0);
+  assert.match(c.out, /metric\s+vllm\s+continuum/);
+  assert.match(c.out, /programs completed\s+6\s+6/);
+  assert.match(c.out, /mean JCT s\s+\d/);
   await assert.rejects(
     () => quiet(() => simulateMain([...agents, "--arrival", "closed"])),
     (e) => e instanceof UsageError && /Poisson process of programs/.test(e.message),
