@@ -68,6 +68,11 @@ export const ENGINE_FLAGS: FlagSpecs = {
     description: "host swap space in KV blocks (default: 4 GiB of f16 KV)",
     min: 0,
   },
+  "host-cache-blocks": {
+    type: "int",
+    description: "host-memory tier of the prefix cache, in KV blocks (CPU offload; default 0)",
+    min: 0,
+  },
 };
 
 const CONFIG_ENGINE_KEYS = [
@@ -80,6 +85,7 @@ const CONFIG_ENGINE_KEYS = [
   "maxBatchSeqs",
   "preemption",
   "swapBlocks",
+  "hostCacheBlocks",
   "plugins",
 ] as const;
 
@@ -147,6 +153,7 @@ export async function parseEngineCommand(
       maxBatchSeqs: pick<number>("max-batch-seqs", "maxBatchSeqs"),
       preemption: pick<"recompute" | "swap">("preemption", "preemption"),
       swapBlocks: pick<number>("swap-blocks", "swapBlocks"),
+      hostCacheBlocks: pick<number>("host-cache-blocks", "hostCacheBlocks"),
     },
   };
   return { ...parsed, setup };

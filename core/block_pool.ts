@@ -163,6 +163,12 @@ export class BlockPool {
   policy: KvCachePolicy;
   /** Cached blocks evicted so far. */
   evictions = 0;
+  /**
+   * Called with each evicted block that was registered under a hash, before it is reused:
+   * its hash, its parent's hash and its tokens (`tokens[from, from + blockSize)`). The host
+   * KV cache keeps a copy from here.
+   */
+  onEvict?: (block: number, hash: number, parent: number, tokens: Int32Array, from: number) => void;
   readonly #ref: Int32Array;
   readonly #hash: Float64Array;
   readonly #parent: Float64Array;
@@ -238,6 +244,10 @@ export class BlockPool {
       if (block < 0) return -1;
       if (this.#ref[block] !== 0 || !this.isCached(block)) {
         throw new Error(`kvcache policy evicted block ${block}, which is not a cached free block`);
+      }
+      const hash = this.#hash[block];
+      if (this.onEvict && hash !== NO_HASH) {
+        this.onEvict(block, hash, this.#parent[block], this.#tokens, block * this.blockSize);
       }
       this.#unregister(block);
       this.evictions++;

@@ -11,6 +11,7 @@
 
 import { setImmediate } from "node:timers";
 import { blockHash, BlockPool, ROOT_HASH } from "./block_pool.ts";
+import { HostKvCache } from "./host_cache.ts";
 import { type Clock, WallClock } from "./clock.ts";
 import { PluginError, UsageError } from "./errors.ts";
 import { PlanBuilder } from "./plan_builder.ts";
@@ -99,6 +100,13 @@ export interface EngineOptions {
   preemption?: "recompute" | "swap";
   /** Host swap space in KV blocks (default: what 4 GiB holds of f16 KV, vLLM's default). */
   swapBlocks?: number;
+  /**
+   * A host-memory tier of the prefix cache, in KV blocks (default 0: none). Hashed blocks
+   * evicted from the pool are copied there, and prefix lookups that miss on the device
+   * continue there; a hit is copied back before the step runs (CPU offload, as LMCache
+   * gives vLLM). Needs an executor that swaps.
+   */
+  hostCacheBlocks?: number;
 }
 
 /** What happened in one iteration. */
@@ -157,6 +165,10 @@ export interface EngineStats {
   generationTokens: number;
   /** Prompt tokens served from the prefix cache. */
   prefixHitTokens: number;
+  /** Prompt tokens of them copied back from the host KV cache. */
+  hostHitTokens: number;
+  /** Evicted blocks copied to the host KV cache. */
+  hostStores: number;
   /** Cached blocks evicted. */
   evictions: number;
   /** Tokens computed again after preemption. */
@@ -218,6 +230,8 @@ export class Engine {
   readonly #batchReqs: Request[] = [];
   /** Prefix-hit block ids of the latest lookup (reused). */
   readonly #hitScratch: number[] = [];
+  /** The host tier of the prefix cache, if any. */
+  #host: HostKvCache | undefined;
   #stepListeners: ((r: StepReport) => void)[] = [];
   /**
    * The queues as policies see them: frozen copies, renewed when a queue changes. A policy
@@ -242,6 +256,8 @@ export class Engine {
     promptTokens: 0,
     generationTokens: 0,
     prefixHitTokens: 0,
+    hostHitTokens: 0,
+    hostStores: 0,
     recomputedTokens: 0,
     finished: { stop: 0, length: 0, abort: 0, error: 0 } as Record<FinishReason, number>,
     decisionTime: {} as Record<string, DecisionStats>,
@@ -302,6 +318,13 @@ export class Engine {
         "--swap-blocks",
       );
     }
+    const hostBlocks = options.hostCacheBlocks ?? 0;
+    if (!(Number.isInteger(hostBlocks) && hostBlocks >= 0)) {
+      throw new UsageError(
+        `the host KV cache must be a whole number of blocks (0 or more), got ${hostBlocks}`,
+        "--host-cache-blocks",
+      );
+    }
     const maxModelLen = options.maxModelLen ?? options.model.config.maxSeqLen;
     if (!Number.isInteger(maxModelLen) || maxModelLen < 2) {
       throw new UsageError(
@@ -317,7 +340,11 @@ export class Engine {
       onReuse() {},
       evict: () => -1,
     };
-    const engine = new Engine(options, registry, new BlockPool(numBlocks, blockSize, placeholder));
+    // The host tier copies evicted blocks by hash: register every block as it fills.
+    const pool = new BlockPool(numBlocks, blockSize, placeholder, {
+      lazyRegistration: hostBlocks === 0,
+    });
+    const engine = new Engine(options, registry, pool);
     const chosen = options.plugins ?? {};
     for (const slot of Object.keys(chosen)) registry.slot(slot);
     // The executor first: whether it is simulated decides what the others may see.
@@ -330,7 +357,57 @@ export class Engine {
       engine.#slots.set(slot, active);
     }
     engine.pool.replacePolicy(engine.#impl<KvCachePolicy>("kvcache"), 0);
+    if (hostBlocks > 0) {
+      if (!engine.executor.swap) {
+        await engine.close();
+        throw new UsageError(
+          `the host KV cache needs an executor that copies KV to host memory (reference, wasm, sim), not ${
+            engine.#slots.get("executor")!.plugin.name
+          }`,
+          "--host-cache-blocks",
+        );
+      }
+      engine.#useHostCache(hostBlocks);
+    }
     return engine;
+  }
+
+  /** Copy hashed blocks evicted from the pool to `blocks` host slots after the swap space. */
+  #useHostCache(blocks: number): void {
+    const host = new HostKvCache(blocks, this.#swapBlocks, this.pool.blockSize);
+    this.#host = host;
+    this.pool.onEvict = (block, hash, parent, tokens, from) => {
+      const slot = host.store(hash, parent, tokens, from);
+      if (slot < 0) return;
+      this.#swaps.out.push({ block, slot });
+      this.#stats.hostStores++;
+    };
+  }
+
+  /**
+   * Take from the host tier the blocks that continue `r`'s prefix after its `hits` device
+   * hits (at most `max` in all) into `slots`; with `peek`, only count them. Returns how many.
+   */
+  #hostHits(r: Request, hits: number, max: number, slots: number[] | undefined): number {
+    const host = this.#host;
+    if (!host || host.size === 0 || r.base > 0) return 0;
+    const bs = this.pool.blockSize;
+    let n = 0;
+    for (let k = hits; k < max; k++) {
+      const args = [
+        r.hashOfBlock(k, bs),
+        r.parentHashOfBlock(k, bs),
+        r.blockArray(k, bs),
+        r.blockOffset(k, bs),
+      ] as const;
+      if (slots) {
+        const slot = host.take(...args);
+        if (slot < 0) break;
+        slots.push(slot);
+      } else if (!host.has(...args)) break;
+      n++;
+    }
+    return n;
   }
 
   // ---------------------------------------------------------------- requests
@@ -645,6 +722,11 @@ export class Engine {
         for (const r of [...this.#running].reverse()) this.#preempt(r, now);
         for (const r of this.#waiting) this.#dropSwap(r); // host copies belong to the old one
         this.pool.dropCache(now);
+        this.#host?.clear();
+        if (this.#host && !(next.impl as Executor).swap) {
+          this.#host = this.pool.onEvict = undefined;
+          this.#log(`[executor] ${next.plugin.name} cannot swap: the host KV cache is off`);
+        }
         await (old?.impl as Executor | undefined)?.close?.();
       }
       this.#slots.set(slot, next);
@@ -1015,18 +1097,31 @@ export class Engine {
       return;
     }
     const found = this.#hitScratch;
-    const hits = this.pool.prefixHits(r, Math.floor((r.numTokens - 1 - r.base) / bs), found);
+    const max = Math.floor((r.numTokens - 1 - r.base) / bs);
+    const hits = this.pool.prefixHits(r, max, found);
     for (let i = 0; i < hits; i++) {
       this.pool.acquire(found[i]);
       r.blockTable.push(found[i]);
     }
-    r.numComputedTokens = r.base + hits * bs;
-    r.registeredBlocks = hits;
+    // Blocks the host tier holds next: fresh device blocks, copied back before the step runs.
+    // Taken first, so that the allocations' own evictions cannot push them out.
+    const slots: number[] = [];
+    const fromHost = this.#hostHits(r, hits, max, slots);
+    for (const slot of slots) {
+      const block = this.pool.allocate(now);
+      if (block < 0) throw new Error("KV pool exhausted after a checked plan: engine bug");
+      r.blockTable.push(block);
+      this.#swaps.into.push({ block, slot });
+    }
+    const cached = (hits + fromHost) * bs;
+    r.numComputedTokens = r.base + cached;
+    r.registeredBlocks = hits; // the copied-back blocks register as the commit sees them full
     if (r.cachedTokens < 0) {
-      r.cachedTokens = Math.min(hits * bs, r.promptTokens.length);
+      r.cachedTokens = Math.min(cached, r.promptTokens.length);
       this.#stats.promptTokens += r.promptTokens.length;
     }
-    this.#stats.prefixHitTokens += hits * bs;
+    this.#stats.prefixHitTokens += cached;
+    this.#stats.hostHitTokens += fromHost * bs;
     r.status = "running";
     this.#running.push(r);
     this.#runningChanged = true;
@@ -1155,7 +1250,10 @@ export class Engine {
       for (const r of outReqs) this.#dropSwap(r);
       this.#failBatch(batch, new Error(`swap failed: ${(e as Error).message}`));
     }
-    for (const c of into) this.#swapFree.push(c.slot);
+    for (const c of into) {
+      if (this.#host?.owns(c.slot)) this.#host.release(c.slot);
+      else this.#swapFree.push(c.slot);
+    }
     if (this.clock.virtual) this.clock.advance(seconds);
     return { ok, seconds };
   }
@@ -1241,16 +1339,19 @@ export class Engine {
     /** Fill `r.probeHits` and `r.probeFreeHits` for a waiting request, once per step. */
     const probe = (r: Request): void => {
       if (r.probeStep === step()) return;
-      let hits = 0, freeHits = 0;
+      let hits = 0, freeHits = 0, hostHits = 0;
       place(r);
       if (r.swappedTokens === 0) {
         const found = this.#hitScratch;
-        hits = pool.prefixHits(r, Math.floor((r.numTokens - 1 - r.base) / pool.blockSize), found);
+        const max = Math.floor((r.numTokens - 1 - r.base) / pool.blockSize);
+        hits = pool.prefixHits(r, max, found);
         for (let i = 0; i < hits; i++) if (pool.refCount(found[i]) === 0) freeHits++;
+        hostHits = this.#hostHits(r, hits, max, undefined);
       }
       r.probeStep = step();
       r.probeHits = hits;
       r.probeFreeHits = freeHits;
+      r.probeHostHits = hostHits;
     };
     const asRequest = (v: RequestView): Request => {
       // Policies hand back the views they were given: those are the engine's requests.
@@ -1279,7 +1380,7 @@ export class Engine {
         if (r.status !== "waiting") return r.numComputedTokens;
         probe(r); // places the request first
         if (r.swappedTokens > 0) return r.swappedTokens;
-        return r.base + r.probeHits * pool.blockSize;
+        return r.base + (r.probeHits + r.probeHostHits) * pool.blockSize;
       },
       blocksNeeded(v, n) {
         const r = asRequest(v);
@@ -1289,7 +1390,10 @@ export class Engine {
         }
         probe(r);
         if (r.swappedTokens > 0) return Math.ceil((r.swappedTokens + n) / bs);
-        return Math.ceil((r.probeHits * bs + n) / bs) - r.probeHits + r.probeFreeHits;
+        // Device hits already hold blocks (taking a free cached one still costs it); host
+        // hits need fresh ones like any token.
+        const hits = r.probeHits + r.probeHostHits;
+        return Math.ceil((hits * bs + n) / bs) - r.probeHits + r.probeFreeHits;
       },
       blocksFreedBy(v) {
         const r = asRequest(v);

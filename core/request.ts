@@ -93,6 +93,8 @@ export class Request implements RequestView, BlockChain {
   probeHits = 0;
   /** Of those, blocks no request holds now. */
   probeFreeHits = 0;
+  /** Blocks after those that the host KV cache holds (see {@link probeStep}). */
+  probeHostHits = 0;
 
   /** This request's entry in the executor batch, reused step after step. */
   #seq: BatchSequence | undefined;

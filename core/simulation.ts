@@ -122,6 +122,10 @@ export interface SimEngineStats {
   recomputedTokens: number;
   /** Prompt tokens served from the prefix cache. */
   prefixHitTokens: number;
+  /** Of them, tokens copied back from the host KV cache. */
+  hostHitTokens: number;
+  /** Evicted blocks copied to the host KV cache. */
+  hostStores: number;
   /** KV pool size, blocks. */
   numBlocks: number;
   /** Tokens per block. */
@@ -478,6 +482,8 @@ async function drive(
       evictions: st.evictions,
       recomputedTokens: st.recomputedTokens,
       prefixHitTokens: st.prefixHitTokens,
+      hostHitTokens: st.hostHitTokens,
+      hostStores: st.hostStores,
       numBlocks: engine.pool.numBlocks,
       blockSize: engine.pool.blockSize,
       meanStepTime: steps > 0 ? stepTime / steps : 0,

@@ -75,6 +75,10 @@ export function summaryText(r: SimulationResult, title = "Simulation Result"): s
   out.push(line("Preempted requests", s.preempted_requests));
   out.push(line("Recomputed tokens", e.recomputedTokens));
   out.push(line("Evicted cached blocks", e.evictions));
+  out.push(line("Prefix-cache hit tokens", e.prefixHitTokens));
+  if (e.hostStores > 0) {
+    out.push(line("Host KV cache: stored / hit tokens", `${e.hostStores} / ${e.hostHitTokens}`));
+  }
   out.push(line("KV blocks", `${e.numBlocks} x ${e.blockSize} tokens`));
   out.push(line("KV usage mean / peak", `${fmt(e.meanKvUsage, 3)} / ${fmt(e.peakKvUsage, 3)}`));
   if (r.gaveUp > 0) out.push(line("Requests given up (SLA)", r.gaveUp));

@@ -22,7 +22,7 @@ import { z } from "zod";
 import { definePlugin, type Plugin } from "../../plugins/define.ts";
 import type { KvCachePolicy, PluginContext } from "../../core/slots.ts";
 import type { FinishReason, RequestView } from "../../core/types.ts";
-import { LruBlockQueue } from "../lru_prefix/mod.ts";
+import { LruBlockQueue } from "../../core/lru_queue.ts";
 import { TtlEstimator } from "./ttl_estimator.ts";
 
 const options = z.object({

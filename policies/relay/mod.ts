@@ -20,7 +20,7 @@ import { definePlugin, type Plugin } from "../../plugins/define.ts";
 import type { KvCachePolicy } from "../../core/slots.ts";
 import type { RequestView } from "../../core/types.ts";
 import { UsageError } from "../../core/errors.ts";
-import { LruBlockQueue } from "../lru_prefix/mod.ts";
+import { LruBlockQueue } from "../../core/lru_queue.ts";
 import {
   extendsPrompt,
   longestSharedPrefix,

@@ -7,7 +7,7 @@ import {
   HashIndex,
   ROOT_HASH,
 } from "../../core/block_pool.ts";
-import { LruBlockQueue } from "../../policies/lru_prefix/mod.ts";
+import { LruBlockQueue } from "../../core/lru_queue.ts";
 import type { KvCachePolicy } from "../../core/slots.ts";
 
 function lruPolicy(n: number, prefixCaching = true): KvCachePolicy {

@@ -204,10 +204,16 @@ Deno.test("simulation: fast-forward gives the same multi-turn results as steppin
     maxModelLen: 8192,
     contextScale: 0.1,
   });
-  const a = await simulate(options(reqs, { fastForward: true }));
-  const b = await simulate(options(reqs, { fastForward: false }));
+  // A small pool with a host tier: evictions, copies out and back inside fast-forwarded runs.
+  const engine = (o: SimulationOptions) => ({ ...o.engine, hostCacheBlocks: 400 });
+  const a0 = options(reqs, { fastForward: true }, {}, 300);
+  const b0 = options(reqs, { fastForward: false }, {}, 300);
+  const a = await simulate({ ...a0, engine: engine(a0) });
+  const b = await simulate({ ...b0, engine: engine(b0) });
   assert.ok(a.engine.fastForwardedSteps > 0);
   assert.equal(b.engine.fastForwardedSteps, 0);
+  assert.ok(a.engine.hostHitTokens > 0, "the host tier served prefixes");
   assert.deepEqual(resultJson(a).programs, resultJson(b).programs);
   assert.deepEqual(a.records, b.records);
+  assert.equal(a.engine.hostStores, b.engine.hostStores);
 });
