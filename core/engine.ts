@@ -24,11 +24,14 @@ import type {
   KvCachePolicy,
   PluginContext,
   PolicyHooks,
+  Proposal,
   Scheduler,
   SchedulerOrder,
   SharedPrompt,
+  Speculator,
   StepTools,
   SwapCopy,
+  VerifyResult,
 } from "./slots.ts";
 import type {
   Batch,
@@ -42,6 +45,7 @@ import type {
   RequestInput,
   RequestView,
   StepOutput,
+  TokenLogprob,
 } from "./types.ts";
 import type { Model } from "./model/types.ts";
 import type { Plugin } from "../plugins/define.ts";
@@ -169,6 +173,10 @@ export interface EngineStats {
   hostHitTokens: number;
   /** Evicted blocks copied to the host KV cache. */
   hostStores: number;
+  /** Draft tokens verified (speculative decoding). */
+  draftTokens: number;
+  /** Of them, accepted. */
+  acceptedDraftTokens: number;
   /** Cached blocks evicted. */
   evictions: number;
   /** Tokens computed again after preemption. */
@@ -232,6 +240,8 @@ export class Engine {
   readonly #hitScratch: number[] = [];
   /** The host tier of the prefix cache, if any. */
   #host: HostKvCache | undefined;
+  /** This step's verified drafts, for the speculator. */
+  #verified: VerifyResult[] = [];
   #stepListeners: ((r: StepReport) => void)[] = [];
   /**
    * The queues as policies see them: frozen copies, renewed when a queue changes. A policy
@@ -258,6 +268,8 @@ export class Engine {
     prefixHitTokens: 0,
     hostHitTokens: 0,
     hostStores: 0,
+    draftTokens: 0,
+    acceptedDraftTokens: 0,
     recomputedTokens: 0,
     finished: { stop: 0, length: 0, abort: 0, error: 0 } as Record<FinishReason, number>,
     decisionTime: {} as Record<string, DecisionStats>,
@@ -357,6 +369,18 @@ export class Engine {
       engine.#slots.set(slot, active);
     }
     engine.pool.replacePolicy(engine.#impl<KvCachePolicy>("kvcache"), 0);
+    const spec = engine.#slots.get("speculation");
+    if ((spec?.impl as Speculator | undefined)?.propose && !engine.executor.verify) {
+      await engine.close();
+      throw new UsageError(
+        `speculative decoding (--speculation ${
+          spec!.plugin.name
+        }) needs an executor that verifies drafts (reference, sim), not ${
+          engine.#slots.get("executor")!.plugin.name
+        }`,
+        "--speculation",
+      );
+    }
     if (hostBlocks > 0) {
       if (!engine.executor.swap) {
         await engine.close();
@@ -575,8 +599,16 @@ export class Engine {
       plan = this.#unstick(fallbacks);
     }
     const [batch, reqs] = this.#apply(plan);
-    return (await this.#execute(batch, reqs, start, decisionTime, fallbacks, plan.preempted.length))
-      .report;
+    const draftSeconds = this.#speculate(batch, reqs, decisionTime);
+    return (await this.#execute(
+      batch,
+      reqs,
+      start,
+      decisionTime,
+      fallbacks,
+      plan.preempted.length,
+      draftSeconds,
+    )).report;
   }
 
   /** Run a batch on the executor, move a virtual clock, commit the tokens, report the step. */
@@ -587,6 +619,7 @@ export class Engine {
     decisionTime: Record<string, number>,
     fallbacks: string[],
     numPreempted: number,
+    draftSeconds = 0,
   ): Promise<{ report: StepReport; ok: boolean }> {
     let out: StepOutput | undefined;
     let duration = 0;
@@ -606,7 +639,7 @@ export class Engine {
       duration = out?.duration ?? (performance.now() - t0) / 1000;
       if (this.clock.virtual) this.clock.advance(duration);
     }
-    duration += swapped.seconds;
+    duration += swapped.seconds + draftSeconds;
     if (out) this.#commit(batch, reqs, out, this.clock.now());
     this.#stats.steps++;
     const report: StepReport = {
@@ -1179,24 +1212,12 @@ export class Engine {
     const seqs = batch.sequences, tokens = out.tokens, stats = this.#stats;
     // Equal gaps in a row go out as one call (a decode step gives most requests the same one).
     let gapRun = 0, gapCount = 0;
-    for (let i = 0; i < seqs.length; i++) {
-      const s = seqs[i];
-      const r = reqs[i];
-      if (r.status !== "running") continue; // aborted while the step ran
-      r.numComputedTokens += s.tokens.length;
-      const full = Math.floor((r.numComputedTokens - r.base) / bs);
-      if (full > r.registeredBlocks) {
-        if (caching) {
-          for (let k = r.registeredBlocks; k < full; k++) pool.commitBlock(r, k, r.blockTable[k]);
-        }
-        r.registeredBlocks = full;
-      }
-      if (!s.sample) continue;
-      const token = tokens[i];
+    /** Append one sampled token to a running request; false when it ended the request. */
+    const emit = (r: Request, token: number, logprob: TokenLogprob | undefined): boolean => {
       // (t | 0) === t: an integer in int32 range, and never a string or NaN.
       if ((token | 0) !== token || token < 0 || token >= vocab) {
         this.#end(r, "error", now, `executor returned token ${token}, outside the vocabulary`);
-        continue;
+        return false;
       }
       r.appendToken(token);
       stats.generationTokens++;
@@ -1222,14 +1243,143 @@ export class Engine {
         ({ text, stopped } = r.detokenize(tok, isEos || isStopId));
       }
       if (r.stream) {
-        r.listener({ type: "token", id: r.id, token, text, logprob: out.logprobs?.[i], time: now });
+        r.listener({ type: "token", id: r.id, token, text, logprob, time: now });
       } else if (text) r.deferText(text);
       if (isEos || isStopId || stopped) this.#end(r, "stop", now);
       else if (r.outputTokens.length >= sampling.maxTokens || r.numTokens >= maxLen) {
         this.#end(r, "length", now);
+      } else return true;
+      return false;
+    };
+    const register = (r: Request) => {
+      const full = Math.floor((r.numComputedTokens - r.base) / bs);
+      if (full > r.registeredBlocks) {
+        if (caching) {
+          for (let k = r.registeredBlocks; k < full; k++) pool.commitBlock(r, k, r.blockTable[k]);
+        }
+        r.registeredBlocks = full;
       }
+    };
+    for (let i = 0; i < seqs.length; i++) {
+      const s = seqs[i];
+      const r = reqs[i];
+      if (r.status !== "running") continue; // aborted while the step ran
+      if (s.drafts !== undefined) {
+        this.#commitDrafts(r, out.verified?.[i], emit, register, now);
+        continue;
+      }
+      r.numComputedTokens += s.tokens.length;
+      register(r);
+      if (!s.sample) continue;
+      emit(r, tokens[i], out.logprobs?.[i]);
     }
     if (gapCount > 0) onGap?.(gapRun, gapCount);
+    if (this.#verified.length > 0) {
+      const results = this.#verified;
+      this.#verified = [];
+      const spec = this.#slots.get("speculation")?.impl as Speculator | undefined;
+      try {
+        spec?.onVerified?.(results, now);
+      } catch (e) {
+        this.#reportOnce("speculation", new Error(`onVerified threw: ${(e as Error).message}`));
+      }
+    }
+  }
+
+  /**
+   * Commit a verified draft: keep the longest prefix of the draft that matches the tokens
+   * the target sampled, emit those tokens and the target's next one (stopping where the
+   * request ends), and give back the blocks that only rejected positions used.
+   */
+  #commitDrafts(
+    r: Request,
+    verified: ArrayLike<number> | undefined,
+    emit: (r: Request, token: number, logprob: undefined) => boolean,
+    register: (r: Request) => void,
+    now: number,
+  ): void {
+    const drafts = r.drafts!;
+    const k = drafts.length;
+    if (!verified || verified.length < k + 1) {
+      this.#end(r, "error", now, `executor verified ${verified?.length ?? 0} of ${k + 1} tokens`);
+      return;
+    }
+    let accepted = 0;
+    while (accepted < k && drafts[accepted] === verified[accepted]) accepted++;
+    this.#verified.push({ id: r.id, proposed: k, accepted });
+    this.#stats.draftTokens += k;
+    this.#stats.acceptedDraftTokens += accepted;
+    // The fed token's KV and that of the accepted drafts are now computed.
+    r.numComputedTokens += 1 + accepted;
+    for (let j = 0; j <= accepted; j++) if (!emit(r, verified[j], undefined)) return;
+    register(r);
+    const keep = r.blocksFor(1, this.pool.blockSize);
+    while (r.blockTable.length > keep) this.pool.release(r.blockTable.pop()!, now, r);
+  }
+
+  /**
+   * Ask the speculator for drafts of this step's decodes and feed them (speculative
+   * decoding); returns the simulated seconds the drafting took (0 on a wall clock).
+   */
+  #speculate(batch: Batch, reqs: Request[], decisionTime: Record<string, number>): number {
+    const spec = this.#slots.get("speculation")?.impl as Speculator | undefined;
+    if (!spec?.propose || !this.executor.verify) return 0;
+    const decodes: Request[] = [], at: number[] = [];
+    const seqs = batch.sequences;
+    for (let i = 0; i < seqs.length; i++) {
+      const s = seqs[i], r = reqs[i];
+      if (
+        s.tokens.length === 1 && s.sample && r.base === 0 && r.sampling.logprobs < 0 &&
+        r.outputTokens.length > 0
+      ) {
+        decodes.push(r);
+        at.push(i);
+      }
+    }
+    if (decodes.length === 0) return 0;
+    const t0 = performance.now();
+    let proposal: Proposal;
+    try {
+      proposal = spec.propose(this.#view, decodes);
+    } catch (e) {
+      this.#reportOnce("speculation", e);
+      return 0;
+    }
+    decisionTime.speculation = (performance.now() - t0) / 1000;
+    const bs = this.pool.blockSize, vocab = this.model.config.vocabSize;
+    let budget = this.limits.maxBatchTokens - batch.numTokens;
+    for (let j = 0; j < decodes.length && budget > 0; j++) {
+      const d = proposal.drafts[j];
+      if (!d || d.length === 0) continue;
+      const r = decodes[j];
+      // A draft never runs past the request's limits: the last kept token is the target's.
+      let k = Math.min(
+        d.length,
+        budget,
+        r.sampling.maxTokens - r.outputTokens.length - 1,
+        this.limits.maxModelLen - r.numTokens - 1,
+      );
+      while (k > 0 && r.blocksFor(1 + k, bs) - r.blockTable.length > this.pool.freeBlocks) k--;
+      if (k <= 0) continue;
+      const draft = d.length === k ? d : d.slice(0, k);
+      if (draft.some((t) => (t | 0) !== t || t < 0 || t >= vocab)) {
+        this.#reportOnce("speculation", new Error("proposed a token outside the vocabulary"));
+        continue;
+      }
+      const need = r.blocksFor(1 + k, bs);
+      while (r.blockTable.length < need) {
+        const b = this.pool.allocate(this.#now);
+        if (b < 0) throw new Error("KV pool exhausted after checking free blocks: engine bug");
+        r.blockTable.push(b);
+      }
+      r.draft(draft);
+      batch.numTokens += k;
+      budget -= k;
+    }
+    const seconds = proposal.seconds ?? 0;
+    if (!this.clock.virtual || !(seconds > 0)) return 0;
+    this.clock.advance(seconds);
+    return seconds;
   }
 
   /**
@@ -1429,7 +1579,9 @@ export class Engine {
   ): Promise<number> {
     const running = this.#running.slice();
     const n = running.length;
+    const spec = this.#slots.get("speculation")?.impl as Speculator | undefined;
     if (
+      (spec?.propose && this.executor.verify) ||
       !this.clock.virtual || this.#detokenize || this.#pending.size > 0 ||
       (this.#waiting.length > 0 && !waiting) || n === 0 || n > this.limits.maxBatchSeqs ||
       n > this.limits.maxBatchTokens

@@ -95,6 +95,8 @@ export class Request implements RequestView, BlockChain {
   probeFreeHits = 0;
   /** Blocks after those that the host KV cache holds (see {@link probeStep}). */
   probeHostHits = 0;
+  /** The draft tokens fed this step, if any (speculative decoding). */
+  drafts: readonly number[] | undefined = undefined;
 
   /** This request's entry in the executor batch, reused step after step. */
   #seq: BatchSequence | undefined;
@@ -188,7 +190,20 @@ export class Request implements RequestView, BlockChain {
     s.outputIndex = this.outputTokens.length;
     if (this.base > 0) s.prefixed = true;
     else if (s.prefixed) delete s.prefixed;
+    if (s.drafts !== undefined) delete s.drafts;
+    this.drafts = undefined;
     return s;
+  }
+
+  /**
+   * Feed `drafts` after this step's decode token (speculative decoding): the sequence of
+   * the latest {@link batchSequence} call, which must be a one-token decode.
+   */
+  draft(drafts: readonly number[]): void {
+    const s = this.#seq!;
+    s.tokens = [s.tokens[0], ...drafts];
+    s.drafts = drafts.length;
+    this.drafts = drafts;
   }
 
   /** Token at position `i` of prompt-then-output. */

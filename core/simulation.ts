@@ -126,6 +126,10 @@ export interface SimEngineStats {
   hostHitTokens: number;
   /** Evicted blocks copied to the host KV cache. */
   hostStores: number;
+  /** Draft tokens verified (speculative decoding). */
+  draftTokens: number;
+  /** Of them, accepted. */
+  acceptedDraftTokens: number;
   /** KV pool size, blocks. */
   numBlocks: number;
   /** Tokens per block. */
@@ -484,6 +488,8 @@ async function drive(
       prefixHitTokens: st.prefixHitTokens,
       hostHitTokens: st.hostHitTokens,
       hostStores: st.hostStores,
+      draftTokens: st.draftTokens,
+      acceptedDraftTokens: st.acceptedDraftTokens,
       numBlocks: engine.pool.numBlocks,
       blockSize: engine.pool.blockSize,
       meanStepTime: steps > 0 ? stepTime / steps : 0,

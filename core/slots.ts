@@ -100,6 +100,41 @@ export interface KvCachePolicy extends PolicyHooks {
   relayPrompt?(candidates: readonly RequestView[]): SharedPrompt | undefined;
 }
 
+/**
+ * Slot `speculation`: draft tokens for the step's decodes, which the target model verifies
+ * in the same pass (speculative decoding). The engine keeps the longest prefix of each
+ * draft that matches what the target samples, plus the target's next token, so the tokens
+ * are exactly those of decoding one at a time. A speculator without `propose` never drafts.
+ */
+export interface Speculator extends PolicyHooks {
+  /**
+   * Drafts for `decodes`: the running requests this step decodes one token each (greedy or
+   * seeded sampling, no log-probabilities, no shared relay prompt). The engine trims a
+   * draft to the step's token budget, the free KV blocks and the request's limits.
+   */
+  propose?(view: EngineView, decodes: readonly RequestView[]): Proposal;
+  /** After the step ran: what each drafted request had proposed and had accepted. */
+  onVerified?(results: readonly VerifyResult[], now: number): void;
+}
+
+/** What a speculator proposes for one step. */
+export interface Proposal {
+  /** Draft tokens per decode, in the order given (empty or undefined: no draft). */
+  drafts: readonly (readonly number[] | undefined)[];
+  /** Seconds the drafting takes on a simulated device (added to the step on a virtual clock). */
+  seconds?: number;
+}
+
+/** The outcome of one request's draft. */
+export interface VerifyResult {
+  /** Request id. */
+  readonly id: string;
+  /** Draft tokens verified (after trimming). */
+  readonly proposed: number;
+  /** Of them, accepted. */
+  readonly accepted: number;
+}
+
 /** A shared prompt (RelayAttention): its tokens and an id that changes with them. */
 export interface SharedPrompt {
   /** Changes whenever the tokens change. */
@@ -114,6 +149,8 @@ export interface Executor extends PolicyHooks {
   readonly simulated: boolean;
   /** Whether it runs `prefixed` sequences after a `Batch.relay` shared prompt (RelayAttention). */
   readonly relay?: boolean;
+  /** Whether it verifies draft tokens (`BatchSequence.drafts`): speculative decoding. */
+  readonly verify?: boolean;
   /** A step-time model, for policies that size batches to an SLO (simulated executors). */
   readonly costModel?: CostModel;
   /** Run one iteration and return the sampled tokens. */
@@ -153,6 +190,8 @@ export interface SlotTypes {
   kvcache: KvCachePolicy;
   /** Runs batches. */
   executor: Executor;
+  /** Draft tokens for speculative decoding. */
+  speculation: Speculator;
 }
 
 /** Access to hidden facts; present only when the executor is simulated. */

@@ -222,6 +222,13 @@ export interface BatchSequence {
   /** Hidden facts for a simulated executor (see {@link RequestInput.hidden}). */
   hidden?: { outputLength: number };
   /**
+   * Speculative decoding: the last `drafts` of `tokens` are draft tokens to verify. The
+   * executor samples after each of the last `drafts + 1` fed tokens (output indices
+   * `outputIndex ..`) and returns them in {@link StepOutput.verified}. Only with an executor
+   * that declares `verify`.
+   */
+  drafts?: number;
+  /**
    * RelayAttention: positions `0 .. batch.relay.tokens.length - 1` are the shared prompt's,
    * held by the executor, not in `blockTable`; `startPos` stays absolute and block-table
    * slot 0 holds position `batch.relay.tokens.length`.
@@ -268,6 +275,12 @@ export interface StepOutput {
   logprobs?: (TokenLogprob | undefined)[];
   /** Predicted step duration in seconds (simulated executors); wall clock is used otherwise. */
   duration?: number;
+  /**
+   * Speculative decoding: for each sequence with `drafts`, the tokens sampled after each of
+   * its last `drafts + 1` fed tokens, in order (undefined entries elsewhere). `tokens[i]`
+   * is then the first of them.
+   */
+  verified?: (Int32Array | number[] | undefined)[];
   /**
    * Full logits of each sampling sequence (undefined entries elsewhere), only when the
    * executor was created with `keepLogits: true`: for comparing executors in tests.

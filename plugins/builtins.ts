@@ -30,6 +30,10 @@ import { mlfq } from "../policies/mlfq/mod.ts";
 import { oracleSjf, oracleSrtf } from "../policies/oracle_sjf/mod.ts";
 import { ttl } from "../policies/continuum/mod.ts";
 import { programFcfs } from "../policies/continuum/program_fcfs.ts";
+import { noSpeculation } from "../policies/speculation/none.ts";
+import { ngram } from "../policies/speculation/ngram.ts";
+import { simDraft } from "../policies/speculation/sim_draft.ts";
+import { smartspec } from "../policies/smartspec/mod.ts";
 
 /** The built-in slots, in the order `--help` lists them. */
 export const BUILTIN_SLOTS: readonly SlotSpec[] = [
@@ -63,6 +67,12 @@ export const BUILTIN_SLOTS: readonly SlotSpec[] = [
     defaultPlugin: "reference",
     description: "runs one batch (real tensors or a simulated GPU)",
   },
+  {
+    name: "speculation",
+    apiVersion: 1,
+    defaultPlugin: "none",
+    description: "draft tokens the target verifies in the same pass (speculative decoding)",
+  },
 ];
 
 /** The built-in plugins. */
@@ -92,6 +102,10 @@ export const BUILTIN_PLUGINS: readonly Plugin[] = [
   oracleSrtf,
   programFcfs,
   ttl,
+  noSpeculation,
+  ngram,
+  simDraft,
+  smartspec,
 ] as Plugin[];
 
 /** A fresh registry holding the built-in slots and plugins. */

@@ -321,6 +321,10 @@ export class App {
       recomputedTokens: s.recomputedTokens,
       swapOuts: s.swapOuts,
       swapBlocksUsed: s.swapBlocksUsed,
+      prefixHitTokens: s.prefixHitTokens,
+      hostHitTokens: s.hostHitTokens,
+      draftTokens: s.draftTokens,
+      acceptedDraftTokens: s.acceptedDraftTokens,
       decisionSeconds: Object.entries(s.decisionTime).map(([slot, d]) => ({
         slot,
         plugin: names.get(slot) ?? "unknown",

@@ -134,6 +134,14 @@ export interface EngineGauges {
   evictions?: number;
   /** Tokens recomputed after preemption so far. */
   recomputedTokens?: number;
+  /** Prompt tokens served from the prefix cache so far. */
+  prefixHitTokens?: number;
+  /** Of them, copied back from the host KV cache. */
+  hostHitTokens?: number;
+  /** Draft tokens verified so far (speculative decoding). */
+  draftTokens?: number;
+  /** Of them, accepted. */
+  acceptedDraftTokens?: number;
   /** Total decision seconds per slot and plugin. */
   decisionSeconds?: { slot: string; plugin: string; seconds: number }[];
 }
@@ -196,6 +204,30 @@ export class ServerMetrics {
     scalar("vllm:prompt_tokens_total", "counter", "Prompt tokens processed.", g.promptTokens);
     scalar("vllm:generation_tokens_total", "counter", "Tokens generated.", g.generationTokens);
     scalar("baton:kv_evictions_total", "counter", "Cached KV blocks evicted.", g.evictions);
+    scalar(
+      "vllm:prefix_cache_hits_total",
+      "counter",
+      "Prompt tokens served from the prefix cache.",
+      g.prefixHitTokens,
+    );
+    scalar(
+      "baton:host_cache_hit_tokens_total",
+      "counter",
+      "Prompt tokens copied back from the host KV cache.",
+      g.hostHitTokens,
+    );
+    scalar(
+      "vllm:spec_decode_num_draft_tokens_total",
+      "counter",
+      "Draft tokens verified.",
+      g.draftTokens,
+    );
+    scalar(
+      "vllm:spec_decode_num_accepted_tokens_total",
+      "counter",
+      "Draft tokens accepted.",
+      g.acceptedDraftTokens,
+    );
     scalar(
       "baton:recomputed_tokens_total",
       "counter",

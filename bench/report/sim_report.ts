@@ -76,6 +76,13 @@ export function summaryText(r: SimulationResult, title = "Simulation Result"): s
   out.push(line("Recomputed tokens", e.recomputedTokens));
   out.push(line("Evicted cached blocks", e.evictions));
   out.push(line("Prefix-cache hit tokens", e.prefixHitTokens));
+  if (e.draftTokens > 0) {
+    const rate = e.acceptedDraftTokens / e.draftTokens;
+    out.push(
+      line("Draft tokens accepted / verified", `${e.acceptedDraftTokens} / ${e.draftTokens}`),
+    );
+    out.push(line("Draft acceptance", rate));
+  }
   if (e.hostStores > 0) {
     out.push(line("Host KV cache: stored / hit tokens", `${e.hostStores} / ${e.hostHitTokens}`));
   }

@@ -64,7 +64,8 @@ function scratch(config: ModelConfig, rows: number): Scratch {
 
 /**
  * Run `batch` through the model, writing each fed token's K/V into `kv`. Returns, per
- * sequence, the logits after its last fed token when `sample` is true, else undefined.
+ * sequence, the logits after its last fed token when `sample` is true, else undefined;
+ * with `drafts`, the logits after each of its last `drafts + 1` fed tokens, row after row.
  *
  * With `shared` (RelayAttention), `prefixed` sequences see positions `0 .. length - 1` in
  * the shared KV and their own from `length` on, in blocks starting at that position. Their
@@ -215,9 +216,9 @@ export function forward(
     addInPlace(buf.x, buf.proj, rows * dim);
   }
 
-  // Final norm and LM head, only for the last row of each sequence that samples.
+  // Final norm and LM head, only for the last row of each sequence that samples (the last
+  // `drafts + 1` rows of one that verifies drafts, one after the other).
   const logits: (Float32Array | undefined)[] = [];
-  const normed = new Float32Array(dim);
   let row = 0;
   for (const seq of batch.sequences) {
     row += seq.tokens.length;
@@ -225,16 +226,18 @@ export function forward(
       logits.push(undefined);
       continue;
     }
+    const n = (seq.drafts ?? 0) + 1;
+    const normed = new Float32Array(n * dim);
     rmsnorm(
       normed,
-      buf.x.subarray((row - 1) * dim, row * dim),
+      buf.x.subarray((row - n) * dim, row * dim),
       weights.finalNorm,
-      1,
+      n,
       dim,
       config.normEps,
     );
-    const out = new Float32Array(vocabSize);
-    matmul(out, normed, weights.lmHead, 1, dim, vocabSize);
+    const out = new Float32Array(n * vocabSize);
+    matmul(out, normed, weights.lmHead, n, dim, vocabSize);
     logits.push(out);
   }
   return logits;

@@ -54,6 +54,7 @@ async function create(
   return {
     simulated: false,
     relay: true,
+    verify: true,
     swap: (out, into) => host.swap(out, into),
     run(batch: Batch): StepOutput {
       if (batch.relay && shared?.id !== batch.relay.id) {
@@ -63,15 +64,30 @@ async function create(
       const tokens = new Int32Array(batch.sequences.length).fill(-1);
       const logprobs: (TokenLogprob | undefined)[] = new Array(batch.sequences.length);
       let anyLogprobs = false;
+      let verified: StepOutput["verified"];
+      const vocab = config.vocabSize;
       batch.sequences.forEach((seq, s) => {
-        const l = logits[s];
+        let l = logits[s];
         if (l === undefined) return;
+        if (seq.drafts) {
+          // Speculative decoding: a token after each draft, as decoding one by one samples.
+          const v = new Int32Array(seq.drafts + 1);
+          for (let j = 0; j <= seq.drafts; j++) {
+            const row = l.subarray(j * vocab, (j + 1) * vocab);
+            v[j] = sampleToken(row, seq.sampling, seq.outputIndex + j).token;
+          }
+          (verified ??= new Array(batch.sequences.length))[s] = v;
+          logits[s] = l = l.subarray(0, vocab);
+          tokens[s] = v[0];
+          return;
+        }
         const sampled = sampleToken(l, seq.sampling, seq.outputIndex);
         tokens[s] = sampled.token;
         logprobs[s] = sampled.logprob;
         if (sampled.logprob) anyLogprobs = true;
       });
       const out: StepOutput = { tokens };
+      if (verified) out.verified = verified;
       if (anyLogprobs) out.logprobs = logprobs;
       if (opts.keepLogits) out.logits = logits;
       return out;

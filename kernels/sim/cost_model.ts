@@ -39,6 +39,19 @@ export interface StepShape {
   prefillSeqs?: number;
 }
 
+/**
+ * Add to `shape` one decoding sequence that verifies `drafts` draft tokens after `context`
+ * tokens of KV (speculative decoding): a decode that reads its KV once, as a decode does,
+ * with `drafts` more query tokens through the layers and the attention. So verifying costs
+ * at least what decoding costs.
+ */
+export function addVerify(shape: StepShape, context: number, drafts: number): void {
+  shape.decodes++;
+  shape.decodeContext += context;
+  shape.prefillTokens += drafts;
+  shape.prefillPairs = (shape.prefillPairs ?? 0) + drafts * (context + (drafts + 1) / 2);
+}
+
 /** Efficiency constants of the cost model (fractions of peak). */
 export interface CostConstants {
   /** Fraction of peak compute reached by large GEMMs. */

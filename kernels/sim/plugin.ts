@@ -15,8 +15,9 @@ import { z } from "zod";
 import { definePlugin, type Plugin } from "../../plugins/define.ts";
 import type { CostModel, Executor, PluginContext } from "../../core/slots.ts";
 import type { Batch, StepOutput } from "../../core/types.ts";
+import type { ModelConfig } from "../../core/model/types.ts";
 import { UsageError } from "../../core/errors.ts";
-import { GpuCostModel, LinearCostModel, type StepShape } from "./cost_model.ts";
+import { addVerify, GpuCostModel, LinearCostModel, type StepShape } from "./cost_model.ts";
 import { gpuProfile, type HardwareProfile } from "./hardware.ts";
 import { findModelProfile, type ModelProfile, modelProfile, profileFromConfig } from "./models.ts";
 import { readLinearProfile } from "./profile_file.ts";
@@ -92,11 +93,13 @@ export function batchShape(batch: Batch): StepShape {
   // instead of once each (relay spec, section 1(d)); the arithmetic stays per sequence.
   const shared = batch.relay?.tokens.length ?? 0;
   let sharedRead = false;
+  const verify: StepShape = { prefillTokens: 0, prefillContext: 0, decodes: 0, decodeContext: 0 };
   for (const s of batch.sequences) {
     const n = s.tokens.length;
     const own = s.prefixed ? s.startPos - shared : s.startPos;
     if (s.prefixed) sharedRead = true;
-    if (n === 1) {
+    if (s.drafts) addVerify(verify, own, s.drafts);
+    else if (n === 1) {
       decodes++;
       decodeContext += own;
     } else {
@@ -107,7 +110,14 @@ export function batchShape(batch: Batch): StepShape {
     }
   }
   if (sharedRead) decodeContext += shared;
-  return { prefillTokens, prefillContext, decodes, decodeContext, prefillPairs, prefillSeqs };
+  return {
+    prefillTokens: prefillTokens + verify.prefillTokens,
+    prefillContext,
+    decodes: decodes + verify.decodes,
+    decodeContext: decodeContext + verify.decodeContext,
+    prefillPairs: prefillPairs + (verify.prefillPairs ?? 0),
+    prefillSeqs,
+  };
 }
 
 function hashId(id: string, seed: number): number {
@@ -118,13 +128,28 @@ function hashId(id: string, seed: number): number {
   return (h ^ (h >>> 15)) >>> 0;
 }
 
-async function create(opts: SimOptions, ctx: PluginContext): Promise<Executor> {
-  const cost = await simCostModel(opts, ctx.model);
-  const cfg = ctx.model.config;
+/**
+ * The tokens a simulated request generates: `other` (neither EOS nor a low special id) at
+ * every output index but the last, which is EOS. `token(outputIndex, length)` gives one.
+ */
+export function simulatedTokens(cfg: ModelConfig): {
+  other: number;
+  eos: number;
+  token(outputIndex: number, length: number): number;
+} {
   const eos = cfg.eosTokenIds.length > 0 ? cfg.eosTokenIds[0] : -1;
-  // A token that is neither EOS nor a low special id, for "keep going".
   let other = Math.min(cfg.vocabSize - 1, 16);
   while (cfg.eosTokenIds.includes(other)) other = (other + 1) % cfg.vocabSize;
+  return {
+    other,
+    eos,
+    token: (i, length) => (i + 1 >= length && eos >= 0 ? eos : other),
+  };
+}
+
+async function create(opts: SimOptions, ctx: PluginContext): Promise<Executor> {
+  const cost = await simCostModel(opts, ctx.model);
+  const sim = simulatedTokens(ctx.model.config);
   const drawn = new Map<string, number>();
   /** Output length of a request without a hidden one. */
   const lengthOf = (id: string): number => {
@@ -141,6 +166,7 @@ async function create(opts: SimOptions, ctx: PluginContext): Promise<Executor> {
   return {
     simulated: true,
     relay: true,
+    verify: true,
     costModel: cost,
     run(batch: Batch): StepOutput | Promise<StepOutput> {
       const seqs = batch.sequences;
@@ -148,6 +174,7 @@ async function create(opts: SimOptions, ctx: PluginContext): Promise<Executor> {
       // the heap): the engine reads the tokens before the next step.
       if (tokenBuffer.length < seqs.length) tokenBuffer = new Int32Array(2 * seqs.length);
       const tokens = tokenBuffer.subarray(0, seqs.length);
+      let verified: StepOutput["verified"];
       for (let i = 0; i < seqs.length; i++) {
         const s = seqs[i];
         if (!s.sample) {
@@ -155,14 +182,19 @@ async function create(opts: SimOptions, ctx: PluginContext): Promise<Executor> {
           continue;
         }
         const len = s.hidden ? s.hidden.outputLength : lengthOf(s.id);
-        const last = s.outputIndex + 1 >= len;
-        if (last && eos >= 0) {
-          tokens[i] = eos;
-          if (!s.hidden) drawn.delete(s.id);
-        } else tokens[i] = other;
+        // A drawn length is a function of the id: forgetting it at the end is safe.
+        if (!s.hidden && s.outputIndex + (s.drafts ?? 0) + 1 >= len) drawn.delete(s.id);
+        tokens[i] = sim.token(s.outputIndex, len);
+        if (s.drafts) {
+          verified ??= new Array(seqs.length);
+          const v = new Int32Array(s.drafts + 1);
+          for (let j = 0; j <= s.drafts; j++) v[j] = sim.token(s.outputIndex + j, len);
+          verified[i] = v;
+        }
       }
       const duration = cost.stepTime(batchShape(batch));
-      const out = { tokens, duration };
+      const out: StepOutput = { tokens, duration };
+      if (verified) out.verified = verified;
       if (!opts.realtime) return out;
       return new Promise((r) => setTimeout(() => r(out), duration * 1000));
     },

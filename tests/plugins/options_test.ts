@@ -77,8 +77,8 @@ Deno.test("registry: slots are registered, not fixed; names and API versions are
     /unknown batcher plugin "nope"; allowed: vllm, prefill-first/,
   );
   assert.throws(
-    () => r.register(definePlugin({ name: "x", slot: "speculation", create: () => ({}) })),
-    /slot "speculation", which does not exist/,
+    () => r.register(definePlugin({ name: "x", slot: "gateway", create: () => ({}) })),
+    /slot "gateway", which does not exist/,
   );
   assert.throws(
     () =>
