@@ -860,13 +860,15 @@ export class Engine {
       plan = this.#fallback<Batcher>("batcher").plan(view, order, tools);
       this.#checkPlan(plan, "batcher");
     }
-    for (const slot in times) {
-      const s = this.#stats.decisionTime[slot] ??= { total: 0, max: 0, steps: 0 };
-      s.total += times[slot];
-      s.max = Math.max(s.max, times[slot]);
-      s.steps++;
-    }
+    for (const slot in times) this.#recordDecision(slot, times[slot]);
     return plan;
+  }
+
+  #recordDecision(slot: string, seconds: number): void {
+    const s = this.#stats.decisionTime[slot] ??= { total: 0, max: 0, steps: 0 };
+    s.total += seconds;
+    s.max = Math.max(s.max, seconds);
+    s.steps++;
   }
 
   /**
@@ -1346,6 +1348,7 @@ export class Engine {
       return 0;
     }
     decisionTime.speculation = (performance.now() - t0) / 1000;
+    this.#recordDecision("speculation", decisionTime.speculation);
     const bs = this.pool.blockSize, vocab = this.model.config.vocabSize;
     let budget = this.limits.maxBatchTokens - batch.numTokens;
     for (let j = 0; j < decodes.length && budget > 0; j++) {
