@@ -64,6 +64,8 @@ export function checkConfig(config: ModelConfig): void {
 export class WasmExecutor implements Executor {
   /** Always false: real tensors on the wall clock. */
   readonly simulated = false;
+  /** It verifies draft tokens (speculative decoding). */
+  readonly verify = true;
   /** Whether it runs RelayAttention batches (it holds shared-prompt KV). */
   readonly relay: boolean;
   /** The memory plan (addresses and sizes). */
@@ -209,10 +211,24 @@ export class WasmExecutor implements Executor {
       ? new Array(seqs.length)
       : undefined;
     let anyLogprobs = false;
-    const sampleRow = (si: number, k: number) => {
+    let verified: StepOutput["verified"];
+    const sampleRow = (si: number, k: number, j: number) => {
       const seq = seqs[si];
       const addr = plan.logits + k * cfg.vocabSize * 4;
       const p = seq.sampling;
+      if (seq.drafts) {
+        // Speculative decoding: the token after the row's j-th verified position.
+        const v = (verified ??= new Array(seqs.length))[si] ??= new Int32Array(seq.drafts + 1);
+        const view = new Float32Array(this.runtime.buffer, addr, cfg.vocabSize);
+        v[j] = p.temperature > 0
+          ? sampleToken(view, p, seq.outputIndex + j).token
+          : this.runtime.argmax(addr, cfg.vocabSize);
+        if (j === 0) {
+          tokens[si] = v[0];
+          if (logits) logits[si] = view.slice();
+        }
+        return;
+      }
       if (!(p.temperature > 0) && p.logprobs < 0 && !logits) {
         tokens[si] = this.runtime.argmax(addr, cfg.vocabSize);
         return;
@@ -232,12 +248,13 @@ export class WasmExecutor implements Executor {
         startPos: q.startPos,
         table: tableAddr[s],
         base: base[s],
-        sample: q.sample,
+        outputs: q.sample ? (q.drafts ?? 0) + 1 : 0,
       })),
       total,
       sampleRow,
     );
     const out: StepOutput = { tokens };
+    if (verified) out.verified = verified;
     if (anyLogprobs) out.logprobs = logprobs;
     if (logits) out.logits = logits;
     return out;
@@ -245,13 +262,13 @@ export class WasmExecutor implements Executor {
 
   /**
    * Feed `rows` (in order) through forward passes of at most `microBatch` tokens; after
-   * each pass, `onLogits(row, k)` for every row that samples and ended in it (`k`: its
-   * logits row).
+   * each pass, `onLogits(row, k, j)` for each of a row's last `outputs` tokens fed in it
+   * (`k`: its logits row; `j`: which of the row's outputs, from 0).
    */
   #passes(
-    rows: { tokens: TokenIds; startPos: number; table: number; base: number; sample: boolean }[],
+    rows: { tokens: TokenIds; startPos: number; table: number; base: number; outputs: number }[],
     total: number,
-    onLogits: (row: number, k: number) => void,
+    onLogits: (row: number, k: number, j: number) => void,
   ): void {
     const plan = this.plan;
     const i32 = this.#i32;
@@ -262,23 +279,25 @@ export class WasmExecutor implements Executor {
     while (s < rows.length && rows[s].tokens.length === 0) s++;
     for (let done = 0; done < total;) {
       const n = Math.min(mb, total - done);
-      const out: number[] = [];
+      const out: number[] = [], which: number[] = [];
       let t = 0;
       while (t < n) {
         const r = rows[s];
         const take = Math.min(r.tokens.length - i, n - t);
+        const firstOut = r.tokens.length - r.outputs;
         for (let k = 0; k < take; k++, t++) {
           i32[(plan.tokens >> 2) + t] = r.tokens[i + k];
           i32[(plan.pos >> 2) + t] = r.startPos + i + k;
           i32[(plan.tables >> 2) + t] = r.table;
           i32[(plan.bases >> 2) + t] = r.base;
+          if (i + k >= firstOut) {
+            i32[(plan.outRows >> 2) + out.length] = t;
+            out.push(s);
+            which.push(i + k - firstOut);
+          }
         }
         i += take;
         if (i === r.tokens.length) {
-          if (r.sample) {
-            i32[(plan.outRows >> 2) + out.length] = t - 1;
-            out.push(s);
-          }
           s++;
           i = 0;
           while (s < rows.length && rows[s].tokens.length === 0) s++;
@@ -288,7 +307,7 @@ export class WasmExecutor implements Executor {
       desc[D.NOUT] = out.length;
       this.runtime.forward();
       done += n;
-      out.forEach(onLogits);
+      out.forEach((row, k) => onLogits(row, k, which[k]));
     }
   }
 
@@ -311,7 +330,7 @@ export class WasmExecutor implements Executor {
     this.#desc[D.FILL] = 1;
     try {
       const row = { tokens: [...relay.tokens], startPos: 0, table: this.plan.relayTable };
-      this.#passes([{ ...row, base: 0, sample: false }], n, () => {});
+      this.#passes([{ ...row, base: 0, outputs: 0 }], n, () => {});
     } finally {
       this.#desc[D.FILL] = 0;
     }

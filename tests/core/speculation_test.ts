@@ -7,20 +7,28 @@ import { definePlugin } from "../../plugins/define.ts";
 import type { Speculator } from "../../core/slots.ts";
 import type { RequestInput, RequestView } from "../../core/types.ts";
 import { Rng } from "../../kernels/sim/rng.ts";
-import { registryWith } from "./_fakes.ts";
+import { registryWith, scriptedExecutor } from "./_fakes.ts";
 
 const tiny = presetModel("tiny");
 
 /** Serve `inputs` together; each request's tokens, and the engine's counters. */
 async function serve(
   inputs: RequestInput[],
-  opts: { speculation?: string; numBlocks?: number; onStep?: (e: Engine) => void } = {},
+  opts: {
+    speculation?: string;
+    numBlocks?: number;
+    executor?: string;
+    onStep?: (e: Engine) => void;
+  } = {},
 ) {
   const engine = await Engine.create({
     model: tiny,
     registry: registryWith(oracleDrafts),
     numBlocks: opts.numBlocks ?? 400,
-    plugins: opts.speculation ? { speculation: { name: opts.speculation } } : {},
+    plugins: {
+      executor: { name: opts.executor ?? "reference" },
+      ...(opts.speculation ? { speculation: { name: opts.speculation } } : {}),
+    },
     log: () => {},
   });
   const out = inputs.map(() => ({ tokens: [] as number[], reason: "" }));
@@ -108,6 +116,21 @@ Deno.test("speculative decoding gives exactly the tokens of decoding one at a ti
   );
 });
 
+Deno.test("speculative decoding on wasm gives the tokens of wasm decoding one at a time", async () => {
+  for (const seed of [11, 12, 13]) {
+    const inputs = workload(new Rng(seed), 6);
+    const plain = await serve(inputs, { executor: "wasm", numBlocks: 24 });
+    recorded = plain.out.map((o) => o.tokens);
+    corruption = new Rng(seed);
+    for (const speculation of ["recorded", "ngram"]) {
+      const spec = await serve(inputs, { executor: "wasm", speculation, numBlocks: 24 });
+      assert.deepEqual(spec.out, plain.out, `${speculation}, seed ${seed}`);
+      assert.ok(spec.stats.acceptedDraftTokens > 0);
+      assert.equal(spec.used, 0);
+    }
+  }
+});
+
 Deno.test("speculative decoding: drafts are accepted and save steps", async () => {
   const inputs = workload(new Rng(5), 4).map((i) => ({
     ...i,
@@ -152,9 +175,11 @@ Deno.test("speculative decoding needs an executor that verifies drafts", async (
     () =>
       Engine.create({
         model: tiny,
-        plugins: { executor: { name: "wasm" }, speculation: { name: "ngram" } },
+        registry: registryWith(scriptedExecutor(() => 5)),
+        plugins: { executor: { name: "scripted" }, speculation: { name: "ngram" } },
       }),
     (e) =>
-      e instanceof UsageError && /verifies drafts \(reference, sim\), not wasm/.test(e.message),
+      e instanceof UsageError &&
+      /verifies drafts \(reference, wasm, sim\), not scripted/.test(e.message),
   );
 });
