@@ -410,7 +410,8 @@ export class Engine {
 
   /**
    * Take from the host tier the blocks that continue `r`'s prefix after its `hits` device
-   * hits (at most `max` in all) into `slots`; with `peek`, only count them. Returns how many.
+   * hits (at most `max` in all), their slots into `slots`; without `slots`, only count them.
+   * Returns how many.
    */
   #hostHits(r: Request, hits: number, max: number, slots: number[] | undefined): number {
     const host = this.#host;
