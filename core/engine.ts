@@ -193,7 +193,7 @@ interface ActiveSlot {
   impl: unknown;
 }
 
-const DECIDING_SLOTS = ["scheduler", "admission", "batcher", "kvcache"] as const;
+const DECIDING_SLOTS = ["scheduler", "admission", "batcher", "kvcache", "speculation"] as const;
 
 /** The serving engine. Create with {@link Engine.create}. */
 export class Engine {
@@ -764,6 +764,8 @@ export class Engine {
         await (old?.impl as Executor | undefined)?.close?.();
       }
       this.#slots.set(slot, next);
+      // A policy may hold resources too (a draft model's executor).
+      if (slot !== "executor") await (old?.impl as Partial<Executor> | undefined)?.close?.();
       this.#log(`[${slot}] now ${next.plugin.name}`);
     }
     this.#pending.clear();

@@ -40,6 +40,11 @@ export interface PolicyHooks {
   exportState?(): unknown;
   /** Receive a predecessor's private state during a hot swap. */
   importState?(state: unknown): void;
+  /**
+   * Release resources (an executor's workers and GPU buffers, a draft model's executor)
+   * when swapped away or when the engine closes.
+   */
+  close?(): Promise<void> | void;
 }
 
 /** Slot `scheduler`: the order of candidates and who gets preempted. */
@@ -166,8 +171,6 @@ export interface Executor extends PolicyHooks {
     out: readonly SwapCopy[],
     into: readonly SwapCopy[],
   ): Promise<number | void> | number | void;
-  /** Release resources (workers, GPU buffers). */
-  close?(): Promise<void> | void;
 }
 
 /** One KV block copied between device memory and a host swap slot. */

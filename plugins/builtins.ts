@@ -33,6 +33,7 @@ import { programFcfs } from "../policies/continuum/program_fcfs.ts";
 import { noSpeculation } from "../policies/speculation/none.ts";
 import { ngram } from "../policies/speculation/ngram.ts";
 import { simDraft } from "../policies/speculation/sim_draft.ts";
+import { draftModel } from "../policies/speculation/draft_model.ts";
 import { smartspec } from "../policies/smartspec/mod.ts";
 
 /** The built-in slots, in the order `--help` lists them. */
@@ -105,6 +106,7 @@ export const BUILTIN_PLUGINS: readonly Plugin[] = [
   noSpeculation,
   ngram,
   simDraft,
+  draftModel,
   smartspec,
 ] as Plugin[];
 

@@ -183,3 +183,108 @@ Deno.test("speculative decoding needs an executor that verifies drafts", async (
       /verifies drafts \(reference, wasm, sim\), not scripted/.test(e.message),
   );
 });
+
+Deno.test("draft-model: the target's own weights as the draft are always right when greedy", async () => {
+  const inputs = workload(new Rng(21), 6).map((i) => ({
+    ...i,
+    sampling: { ...i.sampling, temperature: 0, topK: 0 },
+  }));
+  const plain = await serve(inputs);
+  for (const executor of ["reference", "wasm"]) {
+    const engine = await Engine.create({
+      model: tiny,
+      plugins: {
+        executor: { name: executor },
+        speculation: { name: "draft-model", options: { model: "tiny", executor, k: 3 } },
+      },
+      log: () => {},
+    });
+    const out = inputs.map(() => ({ tokens: [] as number[], reason: "" }));
+    inputs.forEach((input, i) =>
+      engine.add({ ...input, id: `r${i}` }, (ev) => {
+        if (ev.type === "token") out[i].tokens.push(ev.token);
+        else out[i].reason = ev.reason;
+      })
+    );
+    while (engine.hasWork) await engine.step();
+    const st = engine.stats;
+    await engine.close();
+    assert.deepEqual(out, plain.out, executor);
+    assert.ok(st.draftTokens > 0);
+    assert.equal(st.acceptedDraftTokens, st.draftTokens, "the same model drafts the same tokens");
+  }
+});
+
+Deno.test("draft-model: sampled rows stay exact; a draft of another vocabulary is refused", async () => {
+  const inputs = workload(new Rng(22), 6);
+  const plain = await serve(inputs);
+  const engine = await Engine.create({
+    model: tiny,
+    plugins: {
+      speculation: { name: "draft-model", options: { model: "tiny", executor: "reference" } },
+    },
+    log: () => {},
+  });
+  const out = inputs.map(() => ({ tokens: [] as number[], reason: "" }));
+  inputs.forEach((input, i) =>
+    engine.add({ ...input, id: `r${i}` }, (ev) => {
+      if (ev.type === "token") out[i].tokens.push(ev.token);
+      else out[i].reason = ev.reason;
+    })
+  );
+  while (engine.hasWork) await engine.step();
+  await engine.close();
+  assert.deepEqual(out, plain.out);
+  await assert.rejects(
+    () =>
+      Engine.create({
+        model: tiny,
+        plugins: { speculation: { name: "draft-model", options: { model: "llama2c-15m" } } },
+      }),
+    (e) => e instanceof UsageError && /must share one/.test(e.message),
+  );
+});
+
+Deno.test("draft-model: the speculator can be swapped away mid-run", async () => {
+  const engine = await Engine.create({
+    model: tiny,
+    plugins: {
+      executor: { name: "wasm" },
+      speculation: { name: "draft-model", options: { model: "tiny", executor: "wasm" } },
+    },
+    log: () => {},
+  });
+  const tokens: number[] = [];
+  engine.add(
+    { promptTokens: [5, 6, 7], sampling: { maxTokens: 30, ignoreEos: true } },
+    (ev) => ev.type === "token" && tokens.push(ev.token),
+  );
+  for (let i = 0; i < 3; i++) await engine.step();
+  await engine.swap("speculation", "none");
+  while (engine.hasWork) await engine.step();
+  assert.equal(tokens.length, 30);
+  assert.equal(engine.plugins().find((p) => p.slot === "speculation")?.name, "none");
+  await engine.close();
+});
+
+Deno.test("a policy swapped away is closed: its resources do not outlive it", async () => {
+  let closed = 0;
+  const holder = definePlugin({
+    name: "holder",
+    slot: "speculation",
+    create: () => ({ close: () => void closed++ }),
+  });
+  const engine = await Engine.create({
+    model: tiny,
+    registry: registryWith(holder),
+    plugins: { speculation: { name: "holder" } },
+    log: () => {},
+  });
+  engine.add({ promptTokens: [5], sampling: { maxTokens: 3 } }, () => {});
+  await engine.step();
+  await engine.swap("speculation", "none");
+  await engine.step();
+  assert.equal(closed, 1);
+  await engine.close();
+  assert.equal(closed, 1, "closed once");
+});
