@@ -39,10 +39,18 @@ const PREFIXES = [
 
 Deno.test({
   name:
-    "continuous batching with chunks, prefix hits, preemption (recompute or swap) and aborts gives each request's solo greedy tokens",
+    "continuous batching with chunks, prefix hits, preemption (recompute or swap), a host KV cache, speculative decoding and aborts gives each request's solo greedy tokens",
   sanitizeOps: false,
   fn: async () => {
-    const seen = { preemptions: 0, prefixHits: 0, chunked: 0, swaps: 0, swapFallbacks: 0 };
+    const seen = {
+      preemptions: 0,
+      prefixHits: 0,
+      chunked: 0,
+      swaps: 0,
+      swapFallbacks: 0,
+      hostHits: 0,
+      accepted: 0,
+    };
     await fc.assert(
       fc.asyncProperty(
         fc.array(jobArb, { minLength: 1, maxLength: 7 }),
@@ -51,14 +59,18 @@ Deno.test({
         fc.constantFrom("vllm", "prefill-first"),
         fc.constantFrom("recompute" as const, "swap" as const),
         fc.integer({ min: 0, max: 12 }), // host swap blocks: few force the recompute fallback
-        async (jobs, budget, numBlocks, batcher, preemption, swapBlocks) => {
+        fc.constantFrom(0, 0, 6, 24), // host KV cache blocks (prefix-cache tier)
+        fc.constantFrom("none", "ngram"), // speculative decoding by prompt lookup
+        async (jobs, budget, numBlocks, batcher, preemption, swapBlocks, hostCache, spec) => {
           const engine = await Engine.create({
             model,
             blockSize: 4,
             numBlocks,
             preemption,
             swapBlocks,
+            hostCacheBlocks: hostCache,
             plugins: {
+              speculation: { name: spec, options: spec === "ngram" ? { k: 3 } : {} },
               // prefill-first refuses prompts over its budget (as vLLM v0): give it room.
               batcher: {
                 name: batcher,
@@ -125,10 +137,12 @@ Deno.test({
           seen.preemptions += engine.stats.preemptions;
           seen.prefixHits += engine.stats.prefixHitTokens;
           seen.chunked += results.size > 0 && budget < 8 ? 1 : 0;
+          seen.hostHits += st.hostHitTokens;
+          seen.accepted += st.acceptedDraftTokens;
         },
       ),
       // A fixed seed: the same 60 cases every run, so the coverage checks below are stable.
-      { numRuns: 60, seed: 20261126 },
+      { numRuns: 80, seed: 20261126 },
     );
     // The runs must have exercised what the property is about.
     assert.ok(seen.preemptions > 0, "no run preempted");
@@ -136,5 +150,7 @@ Deno.test({
     assert.ok(seen.chunked > 0, "no run chunked a prefill");
     assert.ok(seen.swaps > 0, "no run swapped");
     assert.ok(seen.swapFallbacks > 0, "no swap run fell back to recompute");
+    assert.ok(seen.hostHits > 0, "no run copied a prefix back from the host tier");
+    assert.ok(seen.accepted > 0, "no run accepted a draft");
   },
 });
