@@ -375,7 +375,7 @@ export class Engine {
       throw new UsageError(
         `speculative decoding (--speculation ${
           spec!.plugin.name
-        }) needs an executor that verifies drafts (reference, wasm, sim), not ${
+        }) needs an executor that verifies drafts (reference, wasm, webgpu, sim), not ${
           engine.#slots.get("executor")!.plugin.name
         }`,
         "--speculation",

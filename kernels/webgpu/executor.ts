@@ -173,9 +173,66 @@ async function create(
       `(${runner.subgroups ? "used" : "not used"})`,
   );
 
+  /** The token sampled for sequence `s` from entry `k` of a result, at output `index`. */
+  const pick = (res: RunnerResult, k: number, s: BatchSequence, index: number) => {
+    const c = res.candidates[k];
+    const l = res.logits[k];
+    if (c) return { token: sampleTopK(c.ids, c.logits, s.sampling, index) };
+    if (l && (s.sampling.temperature > 0 || s.sampling.logprobs >= 0)) {
+      return sampleToken(l, s.sampling, index);
+    }
+    return { token: res.greedy[k] };
+  };
+
+  /**
+   * A step with drafts to verify (speculative decoding). A drafted sequence runs as one
+   * row per fed token, each sampling, with the same block table: the pass writes every
+   * row's KV before any attention reads it, so each row sees the ones before it, as a
+   * prompt chunk does. No decoding ahead in such a step.
+   */
+  const verify = async (batch: Batch, seqs: RunnerSequence[], relayLen: number) => {
+    const rows: RunnerSequence[] = [];
+    const owner: [number, number][] = []; // row -> [sequence, output offset]
+    batch.sequences.forEach((s, i) => {
+      ahead?.drop(s.id);
+      if (!s.drafts) {
+        rows.push(seqs[i]);
+        owner.push([i, 0]);
+        return;
+      }
+      for (let j = 0; j <= s.drafts; j++) {
+        rows.push({ ...seqs[i], tokens: [s.tokens[j]], startPos: s.startPos + j });
+        owner.push([i, j]);
+      }
+    });
+    const res = await runPasses(runner, rows, relayLen, capTokens, capSeqs);
+    const n = batch.sequences.length;
+    const tokens = new Int32Array(n).fill(-1);
+    const verified: StepOutput["verified"] = new Array(n);
+    const logprobs: (TokenLogprob | undefined)[] = new Array(n);
+    let anyLogprobs = false;
+    rows.forEach((_, k) => {
+      const [i, j] = owner[k];
+      const s = batch.sequences[i];
+      if (!s.sample) return;
+      const sampled = pick(res, k, s, s.outputIndex + j);
+      if (s.drafts) (verified[i] ??= new Int32Array(s.drafts + 1))[j] = sampled.token;
+      if (j > 0) return;
+      tokens[i] = sampled.token;
+      if ("logprob" in sampled && sampled.logprob) {
+        logprobs[i] = sampled.logprob;
+        anyLogprobs = true;
+      }
+    });
+    const out: StepOutput = { tokens, verified };
+    if (anyLogprobs) out.logprobs = logprobs;
+    return out;
+  };
+
   return {
     simulated: false,
     relay: true,
+    verify: true,
     async run(input: Batch): Promise<StepOutput> {
       const batch = input as RelayBatch;
       const relay = batch.relay;
@@ -205,6 +262,9 @@ async function create(
           topK,
         };
       });
+      if (batch.sequences.some((s) => s.drafts)) {
+        return await verify(batch, seqs, relayOn ? len : 0);
+      }
       const tokens = new Int32Array(batch.sequences.length).fill(-1);
       // Answer what was decoded ahead; the rest runs on the GPU. The greedy sequences
       // decode ahead in step, as one group: when a member's chain ends or breaks, all of
@@ -277,17 +337,11 @@ async function create(
         const s = batch.sequences[i];
         logits[i] = res.logits[k];
         if (!s.sample) return;
-        const c = res.candidates[k];
-        const l = res.logits[k];
-        if (c) {
-          tokens[i] = sampleTopK(c.ids, c.logits, s.sampling, s.outputIndex);
-        } else if (l && (s.sampling.temperature > 0 || s.sampling.logprobs >= 0)) {
-          const sampled = sampleToken(l, s.sampling, s.outputIndex);
-          tokens[i] = sampled.token;
+        const sampled = pick(res, k, s, s.outputIndex);
+        tokens[i] = sampled.token;
+        if ("logprob" in sampled && sampled.logprob) {
           logprobs[i] = sampled.logprob;
-          if (sampled.logprob) anyLogprobs = true;
-        } else {
-          tokens[i] = res.greedy[k];
+          anyLogprobs = true;
         }
       });
       const out: StepOutput = { tokens };

@@ -5,9 +5,9 @@ import { presetModel } from "../../core/model/load.ts";
 import { UsageError } from "../../core/errors.ts";
 import { definePlugin } from "../../plugins/define.ts";
 import type { Speculator } from "../../core/slots.ts";
-import type { RequestInput, RequestView } from "../../core/types.ts";
+import type { RequestInput } from "../../core/types.ts";
 import { Rng } from "../../kernels/sim/rng.ts";
-import { registryWith, scriptedExecutor } from "./_fakes.ts";
+import { recordedDrafts, registryWith, scriptedExecutor } from "./_fakes.ts";
 
 const tiny = presetModel("tiny");
 
@@ -49,24 +49,7 @@ async function serve(
 
 // Drafts from a recorded run, corrupted at random: accepted lengths from 0 to k.
 let recorded: number[][] = [];
-let corruption = new Rng(1);
-const oracleDrafts = definePlugin({
-  name: "recorded",
-  slot: "speculation",
-  create: (): Speculator => ({
-    propose: (_view, decodes: readonly RequestView[]) => ({
-      drafts: decodes.map((r) => {
-        const done = r.outputTokens.length;
-        const k = 1 + corruption.int(0, 5);
-        const draft = (recorded[Number(r.id.slice(1))] ?? []).slice(done, done + k);
-        if (draft.length > 0 && corruption.next() < 0.5) {
-          draft[corruption.int(0, draft.length - 1)] = corruption.int(3, 250);
-        }
-        return draft;
-      }),
-    }),
-  }),
-});
+const oracleDrafts = recordedDrafts(() => recorded);
 
 function workload(rng: Rng, n: number): RequestInput[] {
   return Array.from({ length: n }, (_, i) => {
@@ -95,7 +78,7 @@ Deno.test("speculative decoding gives exactly the tokens of decoding one at a ti
       const numBlocks = tight ? 24 : 400; // a tight pool preempts
       const plain = await serve(inputs, { numBlocks });
       recorded = plain.out.map((o) => o.tokens);
-      corruption = new Rng(seed + 1);
+      oracleDrafts.reseed(seed + 1);
       for (const speculation of ["recorded", "ngram"]) {
         const spec = await serve(inputs, {
           speculation,
@@ -121,7 +104,7 @@ Deno.test("speculative decoding on wasm gives the tokens of wasm decoding one at
     const inputs = workload(new Rng(seed), 6);
     const plain = await serve(inputs, { executor: "wasm", numBlocks: 24 });
     recorded = plain.out.map((o) => o.tokens);
-    corruption = new Rng(seed);
+    oracleDrafts.reseed(seed);
     for (const speculation of ["recorded", "ngram"]) {
       const spec = await serve(inputs, { executor: "wasm", speculation, numBlocks: 24 });
       assert.deepEqual(spec.out, plain.out, `${speculation}, seed ${seed}`);
@@ -138,7 +121,7 @@ Deno.test("speculative decoding: drafts are accepted and save steps", async () =
   }));
   const plain = await serve(inputs);
   recorded = plain.out.map((o) => o.tokens);
-  corruption = new Rng(9);
+  oracleDrafts.reseed(9);
   const spec = await serve(inputs, { speculation: "recorded" });
   assert.deepEqual(spec.out, plain.out);
   assert.ok(spec.stats.acceptedDraftTokens > 0);
@@ -180,7 +163,7 @@ Deno.test("speculative decoding needs an executor that verifies drafts", async (
       }),
     (e) =>
       e instanceof UsageError &&
-      /verifies drafts \(reference, wasm, sim\), not scripted/.test(e.message),
+      /verifies drafts \(reference, wasm, webgpu, sim\), not scripted/.test(e.message),
   );
 });
 
