@@ -16,6 +16,7 @@ async function serve(
   inputs: RequestInput[],
   opts: {
     speculation?: string;
+    options?: Record<string, unknown>;
     numBlocks?: number;
     executor?: string;
     onStep?: (e: Engine) => void;
@@ -27,7 +28,9 @@ async function serve(
     numBlocks: opts.numBlocks ?? 400,
     plugins: {
       executor: { name: opts.executor ?? "reference" },
-      ...(opts.speculation ? { speculation: { name: opts.speculation } } : {}),
+      ...(opts.speculation
+        ? { speculation: { name: opts.speculation, options: opts.options } }
+        : {}),
     },
     log: () => {},
   });
@@ -174,50 +177,29 @@ Deno.test("draft-model: the target's own weights as the draft are always right w
   }));
   const plain = await serve(inputs);
   for (const executor of ["reference", "wasm"]) {
-    const engine = await Engine.create({
-      model: tiny,
-      plugins: {
-        executor: { name: executor },
-        speculation: { name: "draft-model", options: { model: "tiny", executor, k: 3 } },
-      },
-      log: () => {},
+    const spec = await serve(inputs, {
+      executor,
+      speculation: "draft-model",
+      options: { model: "tiny", executor, k: 3 },
     });
-    const out = inputs.map(() => ({ tokens: [] as number[], reason: "" }));
-    inputs.forEach((input, i) =>
-      engine.add({ ...input, id: `r${i}` }, (ev) => {
-        if (ev.type === "token") out[i].tokens.push(ev.token);
-        else out[i].reason = ev.reason;
-      })
+    assert.deepEqual(spec.out, plain.out, executor);
+    assert.ok(spec.stats.draftTokens > 0);
+    assert.equal(
+      spec.stats.acceptedDraftTokens,
+      spec.stats.draftTokens,
+      "the same model drafts the same tokens",
     );
-    while (engine.hasWork) await engine.step();
-    const st = engine.stats;
-    await engine.close();
-    assert.deepEqual(out, plain.out, executor);
-    assert.ok(st.draftTokens > 0);
-    assert.equal(st.acceptedDraftTokens, st.draftTokens, "the same model drafts the same tokens");
   }
 });
 
 Deno.test("draft-model: sampled rows stay exact; a draft of another vocabulary is refused", async () => {
   const inputs = workload(new Rng(22), 6);
   const plain = await serve(inputs);
-  const engine = await Engine.create({
-    model: tiny,
-    plugins: {
-      speculation: { name: "draft-model", options: { model: "tiny", executor: "reference" } },
-    },
-    log: () => {},
+  const spec = await serve(inputs, {
+    speculation: "draft-model",
+    options: { model: "tiny", executor: "reference" },
   });
-  const out = inputs.map(() => ({ tokens: [] as number[], reason: "" }));
-  inputs.forEach((input, i) =>
-    engine.add({ ...input, id: `r${i}` }, (ev) => {
-      if (ev.type === "token") out[i].tokens.push(ev.token);
-      else out[i].reason = ev.reason;
-    })
-  );
-  while (engine.hasWork) await engine.step();
-  await engine.close();
-  assert.deepEqual(out, plain.out);
+  assert.deepEqual(spec.out, plain.out);
   await assert.rejects(
     () =>
       Engine.create({
