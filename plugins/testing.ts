@@ -25,7 +25,7 @@
 import { Engine } from "../core/engine.ts";
 import { VirtualClock } from "../core/clock.ts";
 import { presetModel } from "../core/model/load.ts";
-import type { FinishReason, TurnInfo } from "../core/types.ts";
+import type { BatchSequence, FinishReason, StepOutput, TurnInfo } from "../core/types.ts";
 import { definePlugin, type Plugin } from "./define.ts";
 import { builtinRegistry } from "./builtins.ts";
 
@@ -115,18 +115,26 @@ function scriptedExecutor(stepTime: (n: number) => number): Plugin<"executor"> {
     description: "simulated executor for plugin tests: hidden lengths, made-up tokens",
     create: (_o, ctx) => {
       const eos = ctx.model.config.eosTokenIds[0];
+      const token = (s: BatchSequence, index: number) =>
+        s.hidden && index + 1 >= s.hidden.outputLength ? eos : scriptedToken(s.id, index);
       return {
         simulated: true,
-        run: (batch) => ({
-          tokens: batch.sequences.map((s) =>
-            !s.sample
-              ? -1
-              : s.hidden && s.outputIndex + 1 >= s.hidden.outputLength
-              ? eos
-              : scriptedToken(s.id, s.outputIndex)
-          ),
-          duration: stepTime(batch.numTokens),
-        }),
+        verify: true,
+        run: (batch) => {
+          const out: StepOutput = {
+            tokens: batch.sequences.map((s) => (s.sample ? token(s, s.outputIndex) : -1)),
+            duration: stepTime(batch.numTokens),
+          };
+          // Speculative decoding: the token after each draft, as decoding one by one gives.
+          if (batch.sequences.some((s) => s.drafts)) {
+            out.verified = batch.sequences.map((s) =>
+              s.drafts
+                ? Array.from({ length: s.drafts + 1 }, (_, j) => token(s, s.outputIndex + j))
+                : undefined
+            );
+          }
+          return out;
+        },
         // Swap preemption: nothing to copy; a block takes 0.1 ms each way.
         swap: (out, into) => 1e-4 * (out.length + into.length),
       };
@@ -257,7 +265,8 @@ function conformanceWorkload(seed: number, n: number): ScenarioRequest[] {
 }
 
 /**
- * Check the rules every plugin of a policy slot (scheduler, admission, batcher, kvcache)
+ * Check the rules every plugin of a policy slot (scheduler, admission, batcher, kvcache,
+ * speculation)
  * must keep, under a roomy and a tight KV pool: every plan valid (no fallback), every
  * request finished with the same tokens as under the default plugins, no block leaked.
  */

@@ -12,6 +12,8 @@ import { mlfq } from "../../policies/mlfq/mod.ts";
 import { oracleSjf, oracleSrtf } from "../../policies/oracle_sjf/mod.ts";
 import { ttl } from "../../policies/continuum/mod.ts";
 import { programFcfs } from "../../policies/continuum/program_fcfs.ts";
+import { ngram } from "../../policies/speculation/ngram.ts";
+import { draftModel } from "../../policies/speculation/draft_model.ts";
 import type { Plugin } from "../../plugins/define.ts";
 
 // Every plugin of this folder keeps the rules of its slot, in a roomy and a tight pool.
@@ -33,6 +35,9 @@ const cases: [Plugin, Record<string, unknown>][] = [
   [programFcfs, {}],
   [ttl, {}],
   [ttl, { mode: "fixed" }],
+  [ngram, {}],
+  [ngram, { k: 8, maxNgram: 1 }],
+  [draftModel, { model: "tiny", executor: "reference", k: 2 }],
 ];
 
 for (const [plugin, options] of cases) {
