@@ -367,6 +367,17 @@ export class Engine {
       if (!registry.has(slot, choice.name) && !chosen[slot]) continue; // a slot with no plugin yet
       const active = await engine.#build(slot, choice);
       engine.#slots.set(slot, active);
+      // The host tier next, so that the policies see it in their context.
+      if (slot === "executor" && hostBlocks > 0) {
+        if (!engine.executor.swap) {
+          await engine.close();
+          throw new UsageError(
+            `the host KV cache needs an executor that copies KV to host memory (reference, wasm, sim), not ${choice.name}`,
+            "--host-cache-blocks",
+          );
+        }
+        engine.#useHostCache(hostBlocks);
+      }
     }
     engine.pool.replacePolicy(engine.#impl<KvCachePolicy>("kvcache"), 0);
     const spec = engine.#slots.get("speculation");
@@ -380,18 +391,6 @@ export class Engine {
         }`,
         "--speculation",
       );
-    }
-    if (hostBlocks > 0) {
-      if (!engine.executor.swap) {
-        await engine.close();
-        throw new UsageError(
-          `the host KV cache needs an executor that copies KV to host memory (reference, wasm, sim), not ${
-            engine.#slots.get("executor")!.plugin.name
-          }`,
-          "--host-cache-blocks",
-        );
-      }
-      engine.#useHostCache(hostBlocks);
     }
     return engine;
   }
@@ -715,6 +714,7 @@ export class Engine {
         ? { outputLength: (id) => this.#byId.get(id)?.hidden?.outputLength }
         : undefined,
       costModel: exec?.costModel,
+      hostCacheBlocks: this.#host?.capacity ?? 0,
     };
   }
 

@@ -216,6 +216,8 @@ export interface CostModel {
     decodes: number;
     decodeContext: number;
   }): number;
+  /** Seconds to copy `tokens` tokens of KV between device and host memory, if known. */
+  swapTime?(tokens: number): number;
 }
 
 /** What `create(options, ctx)` receives besides its options. */
@@ -234,4 +236,6 @@ export interface PluginContext {
   readonly oracle?: Oracle;
   /** A step-time model, when the executor offers one. */
   readonly costModel?: CostModel;
+  /** Blocks of the host tier of the prefix cache (0: none): evicted KV may come back. */
+  readonly hostCacheBlocks?: number;
 }

@@ -245,13 +245,16 @@ export const ttl: Plugin<"kvcache", typeof options> = definePlugin({
 });
 
 /**
- * Seconds to prefill a context of `n` tokens again: the executor's cost model in chunks of
- * the step budget, or `n / tokensPerSecond` without one.
+ * Seconds to have a context of `n` tokens back if it is not kept (the paper's
+ * PrefillOrReload): a prefill by the executor's cost model in chunks of the step budget (or
+ * `n / tokensPerSecond` without one), or, with a host tier of the prefix cache, a copy
+ * back from host memory when that is cheaper.
  */
 function prefillTime(ctx: PluginContext, tokensPerSecond: number): (n: number) => number {
   const model = ctx.costModel;
   if (!model) return (n) => n / tokensPerSecond;
   const chunk = Math.max(1, ctx.limits.maxBatchTokens);
+  const reload = (ctx.hostCacheBlocks ?? 0) > 0 ? model.swapTime?.bind(model) : undefined;
   return (n) => {
     let t = 0;
     for (let start = 0; start < n; start += chunk) {
@@ -263,6 +266,6 @@ function prefillTime(ctx: PluginContext, tokensPerSecond: number): (n: number) =
         decodeContext: 0,
       });
     }
-    return t;
+    return reload ? Math.min(t, reload(n)) : t;
   };
 }

@@ -9,12 +9,16 @@ import { parseOptions } from "../../../plugins/options.ts";
 
 const BLOCKS = 32;
 
-function policy(options: Record<string, unknown> = {}): KvCachePolicy {
+function policy(
+  options: Record<string, unknown> = {},
+  extra: Partial<PluginContext> = {},
+): KvCachePolicy {
   const ctx = {
     kv: { numBlocks: BLOCKS, blockSize: 16 },
     limits: { maxBatchTokens: 2048, maxBatchSeqs: 256, maxModelLen: 4096 },
     seed: 0,
     log: () => {},
+    ...extra,
   } as unknown as PluginContext;
   const opts = parseOptions(ttl, { mode: "fixed", fixedTtl: 2, ...options }) as Parameters<
     typeof ttl.create
@@ -165,4 +169,21 @@ Deno.test("ttl: cost-benefit pins only turns whose recompute costs more than the
   assert.equal(p.evict(2.55), 2, "still pinned at 2.55 s");
   assert.equal(p.pinned?.("dear"), true);
   assert.equal(p.evict(2.62), 1, "expired at 1 + ln 5 = 2.61 s");
+});
+
+Deno.test("ttl: with a host tier, a miss costs the cheaper of a re-prefill and a copy back", () => {
+  // Prefill: 1 ms a token (5 s for 5,000); copy back: 0.1 ms a token (0.5 s).
+  const costModel = {
+    stepTime: (shape: { prefillTokens: number }) => shape.prefillTokens / 1000,
+    swapTime: (tokens: number) => tokens / 10_000,
+  };
+  const pinnedAfter = (hostCacheBlocks: number) => {
+    const p = policy({ mode: "cost-benefit", coldMean: 1 }, { costModel, hostCacheBlocks });
+    const t = turn("a", 0, { tool: "ls" }, 5000);
+    p.onArrival?.(t, 0);
+    finish(p, t, [0], 1);
+    return p.pinned?.("a");
+  };
+  assert.equal(pinnedAfter(0), true, "5 s of recompute is worth a pin of ln 5 s");
+  assert.equal(pinnedAfter(64), false, "0.5 s of copying back is not worth a 1 s pause");
 });
