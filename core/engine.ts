@@ -418,17 +418,15 @@ export class Engine {
     const bs = this.pool.blockSize;
     let n = 0;
     for (let k = hits; k < max; k++) {
-      const args = [
-        r.hashOfBlock(k, bs),
-        r.parentHashOfBlock(k, bs),
-        r.blockArray(k, bs),
-        r.blockOffset(k, bs),
-      ] as const;
-      if (slots) {
-        const slot = host.take(...args);
+      const hash = r.hashOfBlock(k, bs), parent = r.parentHashOfBlock(k, bs);
+      const tokens = r.blockArray(k, bs), from = r.blockOffset(k, bs);
+      if (!slots) {
+        if (!host.has(hash, parent, tokens, from)) break;
+      } else {
+        const slot = host.take(hash, parent, tokens, from);
         if (slot < 0) break;
         slots.push(slot);
-      } else if (!host.has(...args)) break;
+      }
       n++;
     }
     return n;

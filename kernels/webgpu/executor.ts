@@ -174,7 +174,12 @@ async function create(
   );
 
   /** The token sampled for sequence `s` from entry `k` of a result, at output `index`. */
-  const pick = (res: RunnerResult, k: number, s: BatchSequence, index: number) => {
+  const pick = (
+    res: RunnerResult,
+    k: number,
+    s: BatchSequence,
+    index: number,
+  ): { token: number; logprob?: TokenLogprob } => {
     const c = res.candidates[k];
     const l = res.logits[k];
     if (c) return { token: sampleTopK(c.ids, c.logits, s.sampling, index) };
@@ -219,7 +224,7 @@ async function create(
       if (s.drafts) (verified[i] ??= new Int32Array(s.drafts + 1))[j] = sampled.token;
       if (j > 0) return;
       tokens[i] = sampled.token;
-      if ("logprob" in sampled && sampled.logprob) {
+      if (sampled.logprob) {
         logprobs[i] = sampled.logprob;
         anyLogprobs = true;
       }
@@ -339,7 +344,7 @@ async function create(
         if (!s.sample) return;
         const sampled = pick(res, k, s, s.outputIndex);
         tokens[i] = sampled.token;
-        if ("logprob" in sampled && sampled.logprob) {
+        if (sampled.logprob) {
           logprobs[i] = sampled.logprob;
           anyLogprobs = true;
         }

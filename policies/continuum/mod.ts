@@ -144,7 +144,6 @@ export const ttl: Plugin<"kvcache", typeof options> = definePlugin({
       const pid = req.programId!;
       if (lastOwner !== req) return;
       const tau = estimator.ttl({
-        programId: pid,
         tool: req.turn?.tool,
         prefillSeconds: prefillSeconds(req.numTokens),
       });

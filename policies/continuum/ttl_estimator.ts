@@ -146,8 +146,6 @@ export interface TtlSettings {
 
 /** What {@link TtlEstimator} needs to know of a finished turn. */
 export interface FinishedTurn {
-  /** Its program. */
-  programId: string;
   /** The tool its response calls, if known. */
   tool: string | undefined;
   /** Seconds to compute its context again (re-prefill). */

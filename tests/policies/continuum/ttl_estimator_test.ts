@@ -88,7 +88,7 @@ Deno.test("TtlEstimator: eta is 1 for fixed program lengths and near 0 for memor
 
 Deno.test("TtlEstimator: cold start, then the global, then the tool's own distribution", () => {
   const e = new TtlEstimator({ ...SETTINGS, coldStart: 10 });
-  const turn = { programId: "p", tool: "fast", prefillSeconds: 3 };
+  const turn = { tool: "fast", prefillSeconds: 3 };
   // Cold: exponential pauses of mean 1 s: ln 3.
   assert.ok(Math.abs(e.ttl(turn) - Math.log(3)) < 1e-12);
   for (let i = 0; i < 11; i++) e.recordPause("slow", 2.5); // warm overall, none of "fast"
@@ -102,7 +102,7 @@ Deno.test("TtlEstimator: cold start, then the global, then the tool's own distri
 Deno.test("TtlEstimator: queueing of returning turns raises the benefit; pins are bounded", () => {
   const e = new TtlEstimator({ ...SETTINGS, coldStart: 0, maxTtl: 5, queueWindow: 2 });
   for (const x of [1, 4, 8]) e.recordPause(undefined, x);
-  const turn = { programId: "p", tool: undefined, prefillSeconds: 0.5 };
+  const turn = { tool: undefined, prefillSeconds: 0.5 };
   assert.equal(e.ttl(turn), 0, "0.5 s of recompute is not worth a 1 s pin");
   e.recordQueueing(100);
   e.recordQueueing(6);
@@ -124,6 +124,6 @@ Deno.test("TtlEstimator: a successor takes over the observations", () => {
   b.importState(a.exportState());
   assert.equal(b.pausesSeen, 3);
   assert.equal(b.meanQueueing, 4);
-  const turn = { programId: "p", tool: "ls", prefillSeconds: 1 };
+  const turn = { tool: "ls", prefillSeconds: 1 };
   assert.equal(b.ttl(turn), a.ttl(turn));
 });
